@@ -20,6 +20,7 @@ constexpr uint64_t kArtMaxNs = 30 * kNsPerSec;
 // A segment below the highest sequence seen that arrives sooner than this after it is "out of
 // order" rather than a retransmission (tshark's rule; the handshake RTT replaces it when known).
 constexpr uint64_t kOooDefaultThresholdNs = 3'000'000;
+constexpr uint64_t kFastRetransWindowNs = 20'000'000;
 constexpr uint32_t kNil = std::numeric_limits<uint32_t>::max();
 constexpr uint32_t kChunkBits = 12;
 constexpr uint32_t kChunkSize = 1u << kChunkBits;
@@ -98,10 +99,15 @@ struct Flow {
   bool syn_seen = false, synack_seen = false, handshake_done = false;
   uint64_t rtt_ns = 0, rtt_client_ns = 0, rtt_server_ns = 0;  // set in the current period
 
-  // Sequence tracking per direction.
+  // Sequence and acknowledgement tracking per direction.
   bool seq_init[2] = {};
-  uint32_t next_seq[2] = {};
-  uint64_t next_seq_ns[2] = {};
+  uint32_t next_seq[2] = {};      // highest sequence end seen
+  uint64_t next_seq_ns[2] = {};   // when it last advanced
+  bool ack_init[2] = {};
+  uint32_t last_ack[2] = {};
+  uint64_t last_ack_ns[2] = {};
+  uint32_t dup_acks[2] = {};
+  uint16_t window[2] = {};
 
   // Response-time tracking.
   uint64_t srt_pending_ns = 0;      // client data waiting for the server's pure ACK
@@ -549,8 +555,14 @@ void FlowMap::Impl::UpdatePerf(Flow& f, int dir, const Packet& p, uint64_t now) 
   if (p.IsTcp()) {
     const uint8_t fl = p.tcp_flags;
     const uint32_t seg = payload + ((fl & kTcpFin) ? 1 : 0);
+    if ((fl & kTcpSyn) && !f.seq_init[dir]) {
+      f.seq_init[dir] = true;
+      f.next_seq[dir] = p.seq + 1;
+      f.next_seq_ns[dir] = now;
+    }
     if (seg > 0 && !(fl & (kTcpSyn | kTcpRst))) {
       const uint32_t end = p.seq + seg;
+      const int rev = 1 - dir;
       if (!f.seq_init[dir]) {
         f.seq_init[dir] = true;
         f.next_seq[dir] = end;
@@ -562,9 +574,14 @@ void FlowMap::Impl::UpdatePerf(Flow& f, int dir, const Packet& p, uint64_t now) 
       } else if (payload <= 1 && p.seq + 1 == f.next_seq[dir] && !(fl & kTcpFin)) {
         // Keep-alive probe: one byte (or none) just below the window edge. Not data.
       } else {
-        const uint64_t threshold = f.rtt_ns ? std::max<uint64_t>(f.rtt_ns, 1)
-                                            : kOooDefaultThresholdNs;
-        const bool ooo = now - f.next_seq_ns[dir] < threshold && end != f.next_seq[dir];
+        // Below the highest sequence seen: a fast retransmission when it answers two or more
+        // duplicate ACKs (within 20 ms of the last), out of order when it comes within one
+        // handshake RTT of the highest segment, else a retransmission (tshark's rules).
+        const bool fast_retrans = f.dup_acks[rev] >= 2 && f.last_ack[rev] == p.seq &&
+                                  now - f.last_ack_ns[rev] < kFastRetransWindowNs;
+        const uint64_t threshold = f.rtt_ns ? f.rtt_ns : kOooDefaultThresholdNs;
+        const bool ooo = !fast_retrans && now - f.next_seq_ns[dir] < threshold &&
+                         end != f.next_seq[dir];
         if (ooo) {
           if (dir == 0) ++m.ooo_tx; else ++m.ooo_rx;
         } else {
@@ -576,9 +593,24 @@ void FlowMap::Impl::UpdatePerf(Flow& f, int dir, const Packet& p, uint64_t now) 
         }
       }
     }
-    // SRT: client data, then the server's pure ACK (its TCP stack's response time).
     const bool pure_ack =
         payload == 0 && (fl & kTcpAck) && !(fl & (kTcpSyn | kTcpFin | kTcpRst));
+    // Duplicate ACKs: same ack, same non-zero window, no data, at the sender's sequence edge.
+    if (fl & kTcpAck) {
+      if (f.ack_init[dir] && p.ack == f.last_ack[dir]) {
+        if (pure_ack && p.window != 0 && p.window == f.window[dir] &&
+            (!f.seq_init[dir] || p.seq == f.next_seq[dir])) {
+          ++f.dup_acks[dir];
+        }
+      } else {
+        f.ack_init[dir] = true;
+        f.last_ack[dir] = p.ack;
+        f.dup_acks[dir] = 0;
+      }
+      f.last_ack_ns[dir] = now;
+    }
+    f.window[dir] = p.window;
+    // SRT: client data, then the server's pure ACK (its TCP stack's response time).
     if (dir == 0 && payload > 0) {
       if (f.srt_pending_ns == 0) f.srt_pending_ns = now;
     } else if (dir == 1) {
