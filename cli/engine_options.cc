@@ -28,19 +28,20 @@ void AddEngineOptions(CLI::App* cmd, EngineOptions* o) {
       ->capture_default_str();
   cmd->add_option("-o,--output-file", o->output_file, "write rows to FILE instead of stdout");
   cmd->add_option("--established-timeout", o->established_timeout_s,
-                  "seconds an established TCP flow may stay idle before it is closed")
+                  "idle seconds before an established TCP flow is closed (close type 3, timeout)")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
-  cmd->add_option("--closing-timeout", o->closing_timeout_s,
-                  "seconds to wait for the rest of a close after a FIN or RST")
+  cmd->add_option("--closing-rst-timeout", o->closing_rst_timeout_s,
+                  "seconds a TCP flow is kept after a RST that followed the handshake")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
-  cmd->add_option("--opening-timeout", o->opening_timeout_s,
-                  "seconds a TCP handshake may take before the flow is closed")
+  cmd->add_option("--opening-rst-timeout", o->opening_rst_timeout_s,
+                  "seconds a TCP flow is kept after a RST during the handshake (e.g. refused)")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
   cmd->add_option("--others-timeout", o->others_timeout_s,
-                  "idle seconds before a UDP, ICMP or other flow is closed")
+                  "idle seconds before a flow in any other state is closed: TCP handshake or FIN "
+                  "exchange in progress, UDP, ICMP, other IP")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
   cmd->add_option("--report-interval", o->report_interval_s,
@@ -91,8 +92,8 @@ absl::StatusOr<ResolvedOptions> Resolve(const EngineOptions& o) {
   }
   auto& f = r.pipeline.flow;
   f.timeouts.established_ns = SecondsToNs(o.established_timeout_s);
-  f.timeouts.closing_ns = SecondsToNs(o.closing_timeout_s);
-  f.timeouts.opening_ns = SecondsToNs(o.opening_timeout_s);
+  f.timeouts.closing_rst_ns = SecondsToNs(o.closing_rst_timeout_s);
+  f.timeouts.opening_rst_ns = SecondsToNs(o.opening_rst_timeout_s);
   f.timeouts.others_ns = SecondsToNs(o.others_timeout_s);
   f.report_interval_ns = SecondsToNs(o.report_interval_s);
   f.max_flows = o.max_flows;

@@ -22,8 +22,8 @@ struct EngineOptions {
   std::string interval = "1m";
   std::string output_file;  // empty: stdout
   double established_timeout_s = 300;
-  double closing_timeout_s = 35;
-  double opening_timeout_s = 1;
+  double closing_rst_timeout_s = 35;
+  double opening_rst_timeout_s = 1;
   double others_timeout_s = 5;
   double report_interval_s = 60;
   uint32_t max_flows = 1u << 20;

@@ -45,24 +45,31 @@ enum class TcpState : uint8_t {
   kServerReset,  // SYN answered by RST: nothing listens (connection refused)
 };
 
-enum TimeoutClass : uint8_t { kOpening, kEstablishedClass, kClosing, kClosedClass, kOthers, kNumClasses };
+// Every flow of one class has the same timeout; see FlowTimeouts.
+enum TimeoutClass : uint8_t {
+  kEstablishedClass,
+  kClosingRstClass,
+  kOpeningRstClass,
+  kClosedFinClass,
+  kOthersClass,
+  kNumClasses
+};
 
 TimeoutClass ClassOf(TcpState s) {
   switch (s) {
-    case TcpState::kNone: return kOthers;
-    case TcpState::kSynSent:
-    case TcpState::kSynAckSeen:
-    case TcpState::kSyn1:
-    case TcpState::kServerReset:
-      return kOpening;
     case TcpState::kMidStream:
     case TcpState::kEstablished:
     case TcpState::kSynAck1:
       return kEstablishedClass;
+    case TcpState::kReset:
+      return kClosingRstClass;
+    case TcpState::kServerReset:
+    case TcpState::kOpeningReset:
+      return kOpeningRstClass;
     case TcpState::kClosed:
-      return kClosedClass;
+      return kClosedFinClass;
     default:
-      return kClosing;
+      return kOthersClass;
   }
 }
 
@@ -74,7 +81,7 @@ struct Flow {
   bool reported = false;    // a flow log has been emitted already
   bool dirty = false;       // `sec` holds traffic not yet handed to the sink
   TcpState state = TcpState::kNone;
-  TimeoutClass tclass = kOthers;
+  TimeoutClass tclass = kOthersClass;
   uint8_t rst_dir = 0;      // direction of the RST that put the flow in a reset state
   bool fin_seen = false;
   uint8_t flags[2] = {};
@@ -137,11 +144,11 @@ class FlowMap::Impl {
   Impl(const FlowMapConfig& config, FlowSink* sink) : config_(config), sink_(sink) {
     std::fill(std::begin(head_), std::end(head_), kNil);
     std::fill(std::begin(tail_), std::end(tail_), kNil);
-    timeout_ns_[kOpening] = config.timeouts.opening_ns;
     timeout_ns_[kEstablishedClass] = config.timeouts.established_ns;
-    timeout_ns_[kClosing] = config.timeouts.closing_ns;
-    timeout_ns_[kClosedClass] = config.timeouts.closed_ns;
-    timeout_ns_[kOthers] = config.timeouts.others_ns;
+    timeout_ns_[kClosingRstClass] = config.timeouts.closing_rst_ns;
+    timeout_ns_[kOpeningRstClass] = config.timeouts.opening_rst_ns;
+    timeout_ns_[kClosedFinClass] = config.timeouts.closed_fin_ns;
+    timeout_ns_[kOthersClass] = config.timeouts.others_ns;
     index_.reserve(std::min<uint32_t>(config.max_flows, 1u << 16));
   }
 
@@ -663,7 +670,9 @@ void FlowMap::Impl::OnPacket(const Packet& p) {
     // sequence number differs from the recorded one ends the old flow and starts a new one.
     if (p.IsTcp() && (p.tcp_flags & (kTcpSyn | kTcpAck)) == kTcpSyn && old.syn_seen &&
         p.seq != old.syn_seq) {
-      const bool over = ClassOf(old.state) == kClosing || old.state == TcpState::kClosed;
+      const bool over = old.fin_seen || old.state == TcpState::kReset ||
+                        old.state == TcpState::kServerReset ||
+                        old.state == TcpState::kOpeningReset;
       Close(i, over ? CloseTypeOf(old, false) : CloseType::kClientSourcePortReuse, now);
       i = CreateFlow(key, a_is_src, p, now);
     }

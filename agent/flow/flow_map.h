@@ -20,12 +20,14 @@
 
 namespace flowscope::agent {
 
+// Idle timeouts, named as DeepFlow's `timeouts` settings (deepflow-facts.md §1.3).
 struct FlowTimeouts {
-  uint64_t established_ns = 300'000'000'000;  // established TCP, idle
-  uint64_t closing_ns = 35'000'000'000;       // FIN or RST seen, waiting for the rest
-  uint64_t opening_ns = 1'000'000'000;        // handshake not completed
-  uint64_t others_ns = 5'000'000'000;         // UDP, ICMP, other IP, odd TCP states
-  uint64_t closed_ns = 2'000'000'000;         // both FINs acknowledged: linger for stragglers
+  uint64_t established_ns = 300'000'000'000;  // established TCP
+  uint64_t closing_rst_ns = 35'000'000'000;   // reset after the handshake
+  uint64_t opening_rst_ns = 1'000'000'000;    // reset during the handshake (incl. refused)
+  uint64_t others_ns = 5'000'000'000;         // handshake in progress, FIN exchange in
+                                              // progress, UDP, ICMP, other IP
+  uint64_t closed_fin_ns = 2'000'000'000;     // both FINs acknowledged: linger for stragglers
 };
 
 struct FlowMapConfig {

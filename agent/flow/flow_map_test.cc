@@ -197,7 +197,9 @@ TEST(FlowMapTest, RefusedConnectionIsServerReset) {
   Conn c;
   m.OnPacket(c.Client(kT0, kTcpSyn));
   m.OnPacket(c.Server(kT0 + 30'000, kRstAck));
-  m.AdvanceTime(kT0 + 2 * kSec);  // opening timeout 1 s
+  m.AdvanceTime(kT0 + 500 * kMs);
+  EXPECT_TRUE(out.logs.empty());
+  m.AdvanceTime(kT0 + 2 * kSec);  // opening_rst timeout 1 s
   ASSERT_EQ(out.logs.size(), 1u);
   EXPECT_EQ(out.logs[0].close_type, CloseType::kServerReset);
   EXPECT_EQ(out.logs[0].status, L4Status::kServerError);
@@ -213,9 +215,9 @@ TEST(FlowMapTest, UnansweredSynTimesOutAsServerSynMiss) {
   m.OnPacket(syn);
   syn.timestamp_ns = kT0 + 900 * kMs;  // retransmission, same sequence number
   m.OnPacket(syn);
-  m.AdvanceTime(kT0 + 1800 * kMs);
-  EXPECT_TRUE(out.logs.empty());  // 900 ms after the last SYN: still opening
-  m.AdvanceTime(kT0 + 2 * kSec);
+  m.AdvanceTime(kT0 + 5800 * kMs);
+  EXPECT_TRUE(out.logs.empty());  // 4.9 s after the last SYN: still opening (others: 5 s)
+  m.AdvanceTime(kT0 + 6 * kSec);
   ASSERT_EQ(out.logs.size(), 1u);
   EXPECT_EQ(out.logs[0].close_type, CloseType::kClientSynRepeat);
   EXPECT_EQ(out.logs[0].syn_count, 2u);
