@@ -101,11 +101,12 @@ int RunCapture(const CaptureArgs& args) {
     std::fprintf(stderr, "flowscope capture: %s\n", std::string(source.status().message()).c_str());
     return source.status().code() == absl::StatusCode::kInvalidArgument ? 2 : 1;
   }
-  // One interface: every flow log carries its name. With several, the flow engine would need
-  // the per-packet ifindex (AfPacketSource::InterfaceName) to tell them apart; until it does the
-  // column stays empty rather than wrong.
-  if ((*source)->interfaces().size() == 1) {
-    resolved->pipeline.flow.capture_nic = (*source)->interfaces()[0].name;
+  // Each flow log names the interface its flow's first packet came from.
+  {
+    const agent::AfPacketSource* src = source->get();
+    resolved->pipeline.flow.interface_name = [src](uint32_t ifindex) {
+      return std::string(src->InterfaceName(ifindex));
+    };
   }
 
   FILE* out = stdout;

@@ -94,6 +94,7 @@ struct Flow {
   uint8_t mac[2][6] = {};
   uint16_t eth_type = 0;
   uint16_t vlan = 0;
+  uint32_t ifindex = 0;
   TunnelInfo tunnel;
 
   uint64_t start_ns = 0;
@@ -257,6 +258,7 @@ uint32_t FlowMap::Impl::CreateFlow(const FlowKey& key, bool a_is_src, const Pack
   f.start_ns = f.last_ns = f.period_start_ns = now;
   f.eth_type = p.eth_type;
   f.vlan = p.vlan;
+  f.ifindex = p.ifindex;
   f.tunnel = p.tunnel;
 
   // Who is the client: SYN sender; SYN-ACK receiver; ICMP echo requester; else the port
@@ -359,7 +361,8 @@ void FlowMap::Impl::Report(Flow& f, CloseType close, uint64_t end_ns) {
   r.signal_source = SignalSource::kPacket;
   r.agent_id = config_.agent_id;
   r.is_new_flow = !f.reported;
-  r.capture_nic = config_.capture_nic;
+  r.capture_nic = f.ifindex != 0 && config_.interface_name ? config_.interface_name(f.ifindex)
+                                                            : config_.capture_nic;
   std::memcpy(r.mac_0, f.mac[0], 6);
   std::memcpy(r.mac_1, f.mac[1], 6);
   r.eth_type = f.eth_type;

@@ -11,6 +11,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -36,6 +37,9 @@ struct FlowMapConfig {
   uint32_t max_flows = 1u << 20;                 // concurrent flows before eviction
   uint16_t agent_id = 0;
   std::string capture_nic;                       // written to flow logs
+  // Live capture: names the interface of a packet's ifindex; when set, a flow's capture_nic is
+  // the interface its first packet came from (capture_nic above is the fallback).
+  std::function<std::string(uint32_t ifindex)> interface_name;
 };
 
 struct FlowMapStats {
