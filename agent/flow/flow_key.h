@@ -6,7 +6,6 @@
 
 #include <cstdint>
 #include <cstring>
-#include <string_view>
 
 #include "absl/hash/hash.h"
 #include "agent/capture/packet.h"
@@ -22,6 +21,7 @@ struct FlowKey {
   uint16_t vlan;
   uint8_t protocol;
   uint8_t is_v4;
+  uint32_t reserved;  // zero; makes the key six whole 64-bit words for hashing
 
   // Builds the key of `p`; sets *a_is_src when the packet's source is endpoint a.
   static FlowKey FromPacket(const Packet& p, bool* a_is_src) {
@@ -46,13 +46,16 @@ struct FlowKey {
   friend bool operator==(const FlowKey& x, const FlowKey& y) {
     return std::memcmp(&x, &y, sizeof(FlowKey)) == 0;
   }
+  // Hashing the key as six 64-bit words is several times cheaper than hashing 48 bytes as a
+  // string (which lands in libstdc++'s out-of-line byte hash).
   template <typename H>
   friend H AbslHashValue(H h, const FlowKey& k) {
-    return H::combine(std::move(h),
-                      std::string_view(reinterpret_cast<const char*>(&k), sizeof(FlowKey)));
+    uint64_t w[6];
+    std::memcpy(w, &k, sizeof(w));
+    return H::combine(std::move(h), w[0], w[1], w[2], w[3], w[4], w[5]);
   }
 };
 
-static_assert(sizeof(FlowKey) == 44, "FlowKey must have no hidden padding");
+static_assert(sizeof(FlowKey) == 48, "FlowKey must have no hidden padding");
 
 }  // namespace flowscope::agent

@@ -1,7 +1,9 @@
 #include "agent/metrics/network_aggregator.h"
 
+#include <algorithm>
 #include <map>
 #include <utility>
+#include <vector>
 
 #include "absl/container/flat_hash_map.h"
 
@@ -39,10 +41,13 @@ struct MapKey {
 };
 
 // One table at one granularity: time buckets of `interval` seconds, each a hash map of keys to
-// meters, emitted in time order once the watermark passes the bucket's end.
+// meters, emitted in time order once the watermark passes the bucket's end. Emitted buckets'
+// maps are cleared and kept for reuse: the per-second churn would otherwise rebuild a hash table
+// from empty every second.
 template <typename Key>
 class Series {
  public:
+  using Map = absl::flat_hash_map<Key, NetworkMeter>;
   explicit Series(uint32_t interval) : interval_(interval) {}
 
   // Returns false when the delta is for a bucket already emitted (it is then folded into the
@@ -54,10 +59,16 @@ class Series {
       start = emitted_until_;
       on_time = false;
     }
-    buckets_[start][key].Merge(m);
+    auto it = buckets_.find(start);
+    if (it == buckets_.end()) {
+      it = buckets_.emplace(start, TakeMap()).first;
+    }
+    it->second[key].Merge(m);
     return on_time;
   }
 
+  // Calls emit(start, key, meter) for every row of every bucket that ends at or before
+  // `watermark`, oldest bucket first; returns the number of rows.
   template <typename EmitFn>
   uint64_t Emit(uint32_t watermark, EmitFn&& emit) {
     uint64_t rows = 0;
@@ -70,15 +81,57 @@ class Series {
         ++rows;
       }
       emitted_until_ = static_cast<uint32_t>(std::min<uint64_t>(end, UINT32_MAX));
+      it->second.clear();
+      pool_.push_back(std::move(it->second));
       buckets_.erase(it);
     }
     return rows;
   }
 
  private:
+  Map TakeMap() {
+    if (pool_.empty()) return Map();
+    Map m = std::move(pool_.back());
+    pool_.pop_back();
+    return m;
+  }
   uint32_t interval_;
   uint32_t emitted_until_ = 0;
-  std::map<uint32_t, absl::flat_hash_map<Key, NetworkMeter>> buckets_;
+  std::map<uint32_t, Map> buckets_;
+  std::vector<Map> pool_;
+};
+
+// A table at 1 s and 1 m: deltas go into the 1 s series only; each emitted 1 s row is folded
+// into the 1 m series, so a delta costs one hash update whatever is enabled.
+template <typename Key>
+class Table {
+ public:
+  Table(bool want_1s, bool want_1m) : want_1s_(want_1s), want_1m_(want_1m) {}
+  bool enabled() const { return want_1s_ || want_1m_; }
+  bool Add(uint32_t second, const Key& key, const NetworkMeter& m) {
+    return s1_.Add(second, key, m);
+  }
+  // emit(time, interval, key, meter); returns {rows at 1 s, rows at 1 m}.
+  template <typename EmitFn>
+  std::pair<uint64_t, uint64_t> Emit(uint32_t watermark, EmitFn&& emit) {
+    uint64_t rows_1s = 0;
+    s1_.Emit(watermark, [&](uint32_t t, const Key& k, const NetworkMeter& m) {
+      if (want_1s_) {
+        emit(t, 1, k, m);
+        ++rows_1s;
+      }
+      if (want_1m_) m1_.Add(t, k, m);
+    });
+    uint64_t rows_1m = m1_.Emit(watermark, [&](uint32_t t, const Key& k, const NetworkMeter& m) {
+      emit(t, 60, k, m);
+    });
+    return {rows_1s, rows_1m};
+  }
+
+ private:
+  bool want_1s_, want_1m_;
+  Series<Key> s1_{1};
+  Series<Key> m1_{60};
 };
 
 }  // namespace
@@ -90,37 +143,22 @@ class NetworkAggregator::Impl {
 
   void Add(const FlowMeterDelta& d) {
     ++stats_.deltas;
-    bool late = false;
-    if (config_.network_1s || config_.network_1m) {
-      NetKey client{d.ip_0, d.server_port, d.protocol, FlowRole::kClient};
-      NetKey server{d.ip_1, d.server_port, d.protocol, FlowRole::kServer};
-      const NetworkMeter reversed = d.meter.Reversed();
-      for (auto* s : {config_.network_1s ? &net_1s_ : nullptr,
-                      config_.network_1m ? &net_1m_ : nullptr}) {
-        if (s == nullptr) continue;
-        late |= !s->Add(d.second, client, d.meter);
-        late |= !s->Add(d.second, server, reversed);
-      }
+    bool on_time = true;
+    if (net_.enabled()) {
+      on_time &= net_.Add(d.second, NetKey{d.ip_0, d.server_port, d.protocol, FlowRole::kClient},
+                          d.meter);
+      on_time &= net_.Add(d.second, NetKey{d.ip_1, d.server_port, d.protocol, FlowRole::kServer},
+                          d.meter.Reversed());
     }
-    MapKey mk{d.ip_0, d.ip_1, d.server_port, d.protocol};
-    for (auto* s : {config_.network_map_1s ? &map_1s_ : nullptr,
-                    config_.network_map_1m ? &map_1m_ : nullptr}) {
-      if (s == nullptr) continue;
-      late |= !s->Add(d.second, mk, d.meter);
+    if (map_.enabled()) {
+      on_time &= map_.Add(d.second, MapKey{d.ip_0, d.ip_1, d.server_port, d.protocol}, d.meter);
     }
-    if (late) ++stats_.late_deltas;
+    if (!on_time) ++stats_.late_deltas;
   }
 
   void Watermark(uint32_t second) {
-    stats_.rows_1s += EmitNet(net_1s_, 1, second) + EmitMap(map_1s_, 1, second);
-    stats_.rows_1m += EmitNet(net_1m_, 60, second) + EmitMap(map_1m_, 60, second);
-  }
-
-  AggregatorStats stats_;
-
- private:
-  uint64_t EmitNet(Series<NetKey>& s, uint32_t interval, uint32_t watermark) {
-    return s.Emit(watermark, [&](uint32_t t, const NetKey& k, const NetworkMeter& m) {
+    auto [n1, n60] = net_.Emit(second, [&](uint32_t t, uint32_t interval, const NetKey& k,
+                                           const NetworkMeter& m) {
       NetworkRow r;
       r.time = t;
       r.interval = interval;
@@ -132,9 +170,8 @@ class NetworkAggregator::Impl {
       r.meter = m;
       on_network_(r);
     });
-  }
-  uint64_t EmitMap(Series<MapKey>& s, uint32_t interval, uint32_t watermark) {
-    return s.Emit(watermark, [&](uint32_t t, const MapKey& k, const NetworkMeter& m) {
+    auto [m1, m60] = map_.Emit(second, [&](uint32_t t, uint32_t interval, const MapKey& k,
+                                           const NetworkMeter& m) {
       NetworkMapRow r;
       r.time = t;
       r.interval = interval;
@@ -146,13 +183,18 @@ class NetworkAggregator::Impl {
       r.meter = m;
       on_map_(r);
     });
+    stats_.rows_1s += n1 + m1;
+    stats_.rows_1m += n60 + m60;
   }
 
+  AggregatorStats stats_;
+
+ private:
   AggregatorConfig config_;
   NetworkFn on_network_;
   NetworkMapFn on_map_;
-  Series<NetKey> net_1s_{1}, net_1m_{60};
-  Series<MapKey> map_1s_{1}, map_1m_{60};
+  Table<NetKey> net_{config_.network_1s, config_.network_1m};
+  Table<MapKey> map_{config_.network_map_1s, config_.network_map_1m};
 };
 
 NetworkAggregator::NetworkAggregator(const AggregatorConfig& config, NetworkFn on_network,
