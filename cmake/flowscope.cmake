@@ -14,6 +14,11 @@ function(fs_target_defaults target)
     target_compile_options(${target} PRIVATE ${FS_SANITIZE_FLAGS})
     target_link_options(${target} PUBLIC ${FS_SANITIZE_FLAGS})
   endif()
+  if(FS_FUZZ AND CMAKE_CXX_COMPILER_ID STREQUAL "Clang")
+    # Coverage instrumentation for the libraries too, so the fuzzer sees into the code it tests.
+    target_compile_options(${target} PRIVATE -fsanitize=fuzzer-no-link,address,undefined)
+    target_link_options(${target} PUBLIC -fsanitize=address,undefined)
+  endif()
 endfunction()
 
 function(fs_add_library name)
