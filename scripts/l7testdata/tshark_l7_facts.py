@@ -1,0 +1,508 @@
+#!/usr/bin/python3
+"""Derives the expected L7 request/response facts of a pcap with tshark, independently of
+flowscope.
+
+  tshark_l7_facts.py --protocol PROTO PCAP...
+      For every PCAP writes <pcap without .pcap>.json next to it: each request/response pair
+      as tshark sees it, plus counts. PROTO is one of PROTOCOLS below; it fixes the tshark
+      decode-as mappings (-d) for our loopback ports and the extraction rules.
+  tshark_l7_facts.py --protocol PROTO --print PCAP
+      Prints the JSON instead of writing it.
+
+How it works: one `tshark -T pdml` pass per pcap (full dissection tree, every PDU of every
+frame in order), then per protocol: collect the messages tshark dissected, pair requests
+with responses (with tshark's own pairing where it has one, else by the rule the protocol
+defines, stated per record in "paired_by"), and write the facts. Nothing is typed by hand
+and nothing comes from flowscope.
+
+Times: every message carries two frames.
+  frame / time              the frame in which tshark dissects the message (for a message
+                            spread over several TCP segments: the frame that completes it)
+  first_frame / first_time  the frame that carries the message's first byte (from tshark's
+                            "Reassembled TCP Segments" list when tshark reassembled it)
+  latency_us                response.first_time - request.first_time (what a parser that
+                            stamps a message with its first packet measures)
+  latency_reported_us       response.time - request.time (the frames tshark reports in)
+  tshark_time_us            tshark's own request/response time field where the dissector has
+                            one (http.time, dns.time); it always equals latency_reported_us
+                            (checked)
+Timestamps are frame.time_epoch strings (ns digits; the pcaps have us resolution).
+"""
+
+import argparse
+import collections
+import decimal
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import xml.etree.ElementTree as ET
+
+D = decimal.Decimal
+
+# Fixed preferences so that a personal Wireshark profile cannot change the facts.
+TSHARK_OPTS = [
+    "-n",
+    "-o", "tcp.analyze_sequence_numbers:TRUE",
+    "-o", "tcp.relative_sequence_numbers:TRUE",
+    "-o", "tcp.desegment_tcp_streams:TRUE",
+    "-o", "http.desegment_headers:TRUE",
+    "-o", "http.desegment_body:TRUE",
+    "-o", "http.dechunk_body:TRUE",
+]
+
+# Per protocol: tshark decode-as mappings for the loopback ports scripts/record-l7-testdata
+# uses, and the server ports (the side that listens; the other side is the client).
+# "kafka" has no fixed port (librdkafka's mock brokers listen on ephemeral ports): its server
+# ports are the destination ports of the SYNs in the pcap.
+PROTOCOLS = {
+    "http": {"decode": ["tcp.port==19080,http", "tcp.port==19081,http"]},
+    "http2": {"decode": ["tcp.port==19180,http2", "tcp.port==19181,http",
+                         "tcp.port==19182,http2"]},
+    "dns": {"decode": ["udp.port==19053,dns", "tcp.port==19053,dns"]},
+    "mysql": {"decode": ["tcp.port==19306,mysql"]},
+    "postgresql": {"decode": ["tcp.port==19432,pgsql"]},
+    "redis": {"decode": ["tcp.port==19379,resp"]},
+    "kafka": {"decode": None},
+    "mqtt": {"decode": ["tcp.port==19883,mqtt", "tcp.port==19884,mqtt"]},
+    "memcached": {"decode": ["tcp.port==19211,memcache"]},
+    "tls": {"decode": ["tcp.port==19443,tls", "tcp.port==19444,tls"]},
+}
+
+
+class FactError(Exception):
+    pass
+
+
+# ---------------------------------------------------------------- tshark and PDML
+
+
+def run_tshark(pcap, args):
+    # An empty HOME keeps ~/.config/wireshark out of it.
+    with tempfile.TemporaryDirectory(prefix="fsl7_tshark_") as home:
+        env = dict(os.environ, HOME=home, XDG_CONFIG_HOME=home)
+        res = subprocess.run(["tshark", "-r", pcap, *TSHARK_OPTS, *args], env=env,
+                             capture_output=True)
+    if res.returncode != 0:
+        raise FactError(f"tshark {' '.join(args)} on {pcap} failed: "
+                        f"{res.stderr.decode(errors='replace').strip()}")
+    return res.stdout
+
+
+def tshark_version():
+    out = subprocess.run(["tshark", "--version"], capture_output=True, text=True).stdout
+    return out.splitlines()[0].strip()
+
+
+def fields(elem, name):
+    """All descendant <field name=NAME> elements, in document order."""
+    return [f for f in elem.iter("field") if f.get("name") == name]
+
+
+def show(elem, name, default=None):
+    for f in elem.iter("field"):
+        if f.get("name") == name:
+            return f.get("show")
+    return default
+
+
+def shows(elem, name):
+    return [f.get("show") for f in fields(elem, name)]
+
+
+def label(field):
+    """The value string of an enumerated field: "Type: A (Host Address) (1)" -> "A (Host
+    Address)", "Command: Query (3)" -> "Query"."""
+    if field is None:
+        return None
+    text = field.get("showname") or ""
+    _, _, value = text.partition(": ")
+    m = re.match(r"^(.*) \((?:0x)?[0-9a-fA-F]+\)$", value)
+    return m.group(1) if m else value
+
+
+def first_label(elem, name):
+    fs = fields(elem, name)
+    return label(fs[0]) if fs else None
+
+
+class Pdu:
+    """One dissected message (one protocol element of the PDML tree)."""
+
+    def __init__(self, pkt, elem, first_frame):
+        self.pkt = pkt
+        self.elem = elem
+        self.frame = pkt.number
+        self.first_frame = first_frame
+
+
+class Packet:
+    def __init__(self):
+        self.number = None
+        self.time = None
+        self.transport = None
+        self.stream = None
+        self.src = self.dst = None
+        self.sport = self.dport = None
+        self.syn = self.ack = False
+        self.tcp_len = 0
+        self.pdus = []  # (proto name, Pdu)
+
+
+def hexbytes(field):
+    v = field.get("value")
+    if v is None:
+        return None
+    try:
+        return bytes.fromhex(v)
+    except ValueError:
+        return None
+
+
+def valued_field(elem):
+    """The first descendant field with raw bytes, to locate the element in its data source."""
+    for f in elem.iter("field"):
+        size = int(f.get("size", "0"))
+        if size > 0 and f.get("value") and f.get("pos") is not None:
+            b = hexbytes(f)
+            if b is not None and len(b) == size:
+                return int(f.get("pos")), b
+    return None
+
+
+def parse_pdml(pcap, decode, l7_names):
+    """Returns the packets of PCAP with the PDUs of the protocols in L7_NAMES."""
+    args = []
+    for d in decode:
+        args += ["-d", d]
+    xml = run_tshark(pcap, args + ["-T", "pdml"])
+    packets = []
+    root = ET.fromstring(xml)
+    for pel in root.iter("packet"):
+        p = Packet()
+        payload = b""
+        payload_off = None
+        reasm = None  # (bytes, [(frame, start, end)])
+        in_frame_seen = set()
+        for proto in pel.findall("proto"):
+            name = proto.get("name")
+            if name == "frame":
+                p.number = int(show(proto, "frame.number"))
+                p.time = show(proto, "frame.time_epoch")
+            elif name in ("ip", "ipv6"):
+                p.src = show(proto, f"{name}.src")
+                p.dst = show(proto, f"{name}.dst")
+            elif name == "tcp" and p.transport is None:
+                p.transport = "tcp"
+                p.stream = int(show(proto, "tcp.stream"))
+                p.sport, p.dport = int(show(proto, "tcp.srcport")), int(show(proto, "tcp.dstport"))
+                p.syn = show(proto, "tcp.flags.syn") == "1"
+                p.ack = show(proto, "tcp.flags.ack") == "1"
+                p.tcp_len = int(show(proto, "tcp.len", "0"))
+                pf = fields(proto, "tcp.payload") or fields(proto, "tcp.segment_data")
+                if pf:
+                    payload = hexbytes(pf[0]) or b""
+                    payload_off = int(pf[0].get("pos"))
+            elif name == "udp" and p.transport is None:
+                p.transport = "udp"
+                p.stream = int(show(proto, "udp.stream"))
+                p.sport, p.dport = int(show(proto, "udp.srcport")), int(show(proto, "udp.dstport"))
+                pf = fields(proto, "data") or []
+            elif name == "fake-field-wrapper":
+                segs = fields(proto, "tcp.segment")
+                if segs:
+                    data, ranges, off = b"", [], 0
+                    for s in segs:
+                        b = hexbytes(s) or b""
+                        ranges.append((int(s.get("show")), off, off + len(b)))
+                        data += b
+                        off += len(b)
+                    reasm = (data, ranges)
+            elif name in l7_names:
+                first = p.number
+                loc = valued_field(proto)
+                if p.transport == "tcp" and loc is not None:
+                    pos, val = loc
+                    in_frame = payload_off is not None and \
+                        payload[pos - payload_off:pos - payload_off + len(val)] == val and \
+                        pos >= payload_off
+                    in_reasm = reasm is not None and reasm[0][pos:pos + len(val)] == val
+                    # Reassembled PDUs come before the PDUs that start in the frame itself.
+                    if in_reasm and not (in_frame and name in in_frame_seen):
+                        start = int(proto.get("pos", str(pos)))
+                        if not (reasm[0][start:start + 1]):
+                            start = pos
+                        first = next((fr for fr, a, b in reasm[1] if a <= start < b), p.number)
+                    elif in_frame:
+                        in_frame_seen.add(name)
+                p.pdus.append((name, Pdu(p, proto, first)))
+        packets.append(p)
+    return packets
+
+
+# ---------------------------------------------------------------- common record building
+
+
+def us(delta):
+    v = delta * 1000000
+    return int(v) if v == v.to_integral_value() else float(v)
+
+
+class Ctx:
+    """Per-pcap state: frame times, server ports, conversation endpoints."""
+
+    def __init__(self, packets, server_ports):
+        self.packets = packets
+        self.time = {p.number: p.time for p in packets}
+        self.server_ports = server_ports
+
+    def endpoints(self, pkt):
+        """(transport/stream, client, server, direction) for a packet."""
+        if pkt.dport in self.server_ports and pkt.sport not in self.server_ports:
+            c, s, d = (pkt.src, pkt.sport), (pkt.dst, pkt.dport), "c2s"
+        elif pkt.sport in self.server_ports and pkt.dport not in self.server_ports:
+            c, s, d = (pkt.dst, pkt.dport), (pkt.src, pkt.sport), "s2c"
+        else:
+            raise FactError(f"frame {pkt.number}: no server port among {pkt.sport}/{pkt.dport}")
+
+        def fmt(ep):
+            return f"[{ep[0]}]:{ep[1]}" if ":" in ep[0] else f"{ep[0]}:{ep[1]}"
+        return f"{pkt.transport}/{pkt.stream}", fmt(c), fmt(s), d
+
+    def msg_times(self, pdu):
+        return {"frame": pdu.frame, "time": self.time[pdu.frame],
+                "first_frame": pdu.first_frame, "first_time": self.time[pdu.first_frame]}
+
+
+def record(ctx, req, resp, paired_by, **facts):
+    """One request/response pair. REQ and RESP are Pdus (RESP may be None)."""
+    anchor = req if req is not None else resp
+    stream, client, server, _ = ctx.endpoints(anchor.pkt)
+    r = {"stream": stream, "client": client, "server": server,
+         "request": ctx.msg_times(req) if req is not None else None,
+         "response": ctx.msg_times(resp) if resp is not None else None,
+         "latency_us": None, "latency_reported_us": None, "tshark_time_us": None,
+         "paired_by": paired_by if req is not None and resp is not None else None}
+    if req is not None and resp is not None:
+        r["latency_us"] = us(D(ctx.time[resp.first_frame]) - D(ctx.time[req.first_frame]))
+        r["latency_reported_us"] = us(D(ctx.time[resp.frame]) - D(ctx.time[req.frame]))
+    r.update(facts)
+    return r
+
+
+def set_tshark_time(r, seconds):
+    """Stores tshark's own time field and checks it against the frame times."""
+    if seconds is None:
+        return
+    r["tshark_time_us"] = us(D(seconds))
+    if r["latency_reported_us"] is not None and r["tshark_time_us"] != r["latency_reported_us"]:
+        raise FactError(f"tshark time {seconds} disagrees with frames {r['request']} "
+                        f"{r['response']}")
+
+
+def by_stream(ctx, pdus):
+    """PDUs per conversation, ordered by where they start (a message tshark completes in a
+    later frame still comes before a message that starts after its first byte)."""
+    out = collections.OrderedDict()
+    for pdu in sorted(pdus, key=lambda x: x.first_frame):
+        out.setdefault((pdu.pkt.transport, pdu.pkt.stream), []).append(pdu)
+    return out
+
+
+def pdus_of(ctx, *names):
+    return [pdu for p in ctx.packets for n, pdu in p.pdus if n in names]
+
+
+def direction(ctx, pdu):
+    return ctx.endpoints(pdu.pkt)[3]
+
+
+# ---------------------------------------------------------------- HTTP/1.x
+
+TRACE_HEADERS = ["traceparent", "tracestate", "sw8", "b3", "x-b3-traceid", "x-b3-spanid",
+                 "x-b3-parentspanid", "x-b3-sampled", "uber-trace-id", "x-request-id",
+                 "x-forwarded-for"]
+
+
+def header_lines(elem, field):
+    """Header lines of an HTTP/1 message as (lower-case name, value), in order."""
+    out = []
+    for line in shows(elem, field):
+        name, _, value = line.rstrip("\r\n").partition(":")
+        out.append((name.strip().lower(), value.strip()))
+    return out
+
+
+def http1_message(pdu):
+    e = pdu.elem
+    if show(e, "http.request.method") is not None:
+        hdrs = header_lines(e, "http.request.line")
+        return "request", {
+            "method": show(e, "http.request.method"),
+            "resource": show(e, "http.request.uri"),
+            "version": show(e, "http.request.version"),
+            "host": show(e, "http.host"),
+            "user_agent": show(e, "http.user_agent"),
+            "content_length": int(show(e, "http.content_length")) if show(
+                e, "http.content_length") else None,
+            "headers": {k: v for k, v in hdrs if k in TRACE_HEADERS + [
+                "expect", "connection", "upgrade", "transfer-encoding"]},
+        }
+    if show(e, "http.response.code") is not None:
+        hdrs = header_lines(e, "http.response.line")
+        return "response", {
+            "status": show(e, "http.response.code"),
+            "phrase": show(e, "http.response.phrase"),
+            "version": show(e, "http.response.version"),
+            "content_length": int(show(e, "http.content_length")) if show(
+                e, "http.content_length") else None,
+            "headers": {k: v for k, v in hdrs if k in TRACE_HEADERS + [
+                "transfer-encoding", "connection", "upgrade"]},
+            "request_in": int(show(e, "http.request_in")) if show(e, "http.request_in") else None,
+            "time": show(e, "http.time"),
+        }
+    return None, None
+
+
+def facts_http(ctx):
+    """HTTP/1.x: pairs by order within the connection (HTTP/1 answers in request order);
+    1xx responses other than 101 are interim and attached to the request they precede.
+    tshark's http.request_in is cross-checked where it is set (tshark 4.0 links only the first
+    of several pipelined requests)."""
+    records = []
+    for _, pdus in by_stream(ctx, pdus_of(ctx, "http")).items():
+        queue = collections.deque()
+        for pdu in pdus:
+            kind, m = http1_message(pdu)
+            if kind == "request":
+                queue.append((pdu, m, []))
+            elif kind == "response":
+                code = int(m["status"])
+                if 100 <= code < 200 and code != 101:
+                    if queue:
+                        queue[0][2].append({"status": m["status"], **ctx.msg_times(pdu)})
+                    continue
+                if not queue:
+                    records.append(record(ctx, None, pdu, None, **resp_facts_http(None, m)))
+                    continue
+                req, rm, interim = queue.popleft()
+                if m["request_in"] is not None and m["request_in"] != req.frame:
+                    raise FactError(f"http: tshark pairs response frame {pdu.frame} with "
+                                    f"request frame {m['request_in']}, order gives {req.frame}")
+                r = record(ctx, req, pdu, "tshark" if m["request_in"] else "order",
+                           **resp_facts_http(rm, m))
+                if interim:
+                    r["interim_responses"] = interim
+                set_tshark_time(r, m["time"])
+                records.append(r)
+        for req, rm, interim in queue:
+            r = record(ctx, req, None, None, **resp_facts_http(rm, None))
+            if interim:
+                r["interim_responses"] = interim
+            records.append(r)
+    return records
+
+
+def resp_facts_http(rm, m):
+    rm = rm or {}
+    return {
+        "method": rm.get("method"), "resource": rm.get("resource"),
+        "status": m["status"] if m else None,
+        "error": bool(m) and int(m["status"]) >= 400,
+        "version": rm.get("version") or (m["version"] if m else None),
+        "host": rm.get("host"), "user_agent": rm.get("user_agent"),
+        "request_content_length": rm.get("content_length"),
+        "response_content_length": m["content_length"] if m else None,
+        "request_headers": rm.get("headers", {}),
+        "response_headers": m["headers"] if m else {},
+    }
+
+
+# ---------------------------------------------------------------- driver
+
+EXTRACTORS = {
+    "http": (["http"], facts_http),
+}
+
+FIELD_NOTES = {
+    "http": "method=http.request.method resource=http.request.uri status=http.response.code "
+            "version=http.request.version host=http.host headers=http.request.line/"
+            "http.response.line tshark_time_us=http.time pairing check=http.request_in",
+}
+
+
+def server_ports_of(proto, packets):
+    spec = PROTOCOLS[proto]["decode"]
+    if spec is None:
+        return {p.dport for p in packets if p.transport == "tcp" and p.syn and not p.ack}
+    return {int(d.split(",")[0].split("==")[1]) for d in spec}
+
+
+def derive(proto, pcap):
+    names, fn = EXTRACTORS[proto]
+    # First pass without L7 decoding only when the ports are learned from the pcap.
+    if PROTOCOLS[proto]["decode"] is None:
+        pre = parse_pdml(pcap, [], [])
+        ports = server_ports_of(proto, pre)
+        decode = [f"tcp.port=={p},{proto}" for p in sorted(ports)]
+    else:
+        decode = PROTOCOLS[proto]["decode"]
+        ports = server_ports_of(proto, [])
+    packets = parse_pdml(pcap, decode, set(names))
+    ctx = Ctx(packets, ports)
+    records = fn(ctx)
+    records.sort(key=lambda r: (r["request"] or r["response"])["first_frame"])
+    counts = {
+        "frames": len(packets),
+        "streams": len({(p.transport, p.stream) for p in packets if p.stream is not None}),
+        "requests": sum(1 for r in records if r["request"] is not None),
+        "responses": sum(1 for r in records if r["response"] is not None),
+        "pairs": sum(1 for r in records if r["request"] and r["response"]),
+        "unanswered_requests": sum(1 for r in records if r["request"] and not r["response"]),
+        "responses_without_request": sum(1 for r in records if r["response"] and
+                                         not r["request"]),
+        "errors": sum(1 for r in records if r.get("error")),
+    }
+    return {
+        "generated_by": "scripts/l7testdata/tshark_l7_facts.py",
+        "tshark": tshark_version(),
+        "tshark_args": TSHARK_OPTS + [x for d in decode for x in ("-d", d)],
+        "pcap": os.path.basename(pcap),
+        "protocol": proto,
+        "fields": FIELD_NOTES.get(proto, ""),
+        "times": "latency_us = response.first_time - request.first_time (first byte of each "
+                 "message); latency_reported_us = response.time - request.time (frames tshark "
+                 "dissects the messages in); tshark_time_us = tshark's own field, if any",
+        "counts": counts,
+        "records": records,
+    }
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--protocol", required=True, choices=sorted(PROTOCOLS))
+    p.add_argument("--print", action="store_true")
+    p.add_argument("pcaps", nargs="+")
+    args = p.parse_args()
+    try:
+        for pcap in args.pcaps:
+            facts = derive(args.protocol, pcap)
+            out = json.dumps(facts, indent=1, ensure_ascii=False) + "\n"
+            if args.print:
+                sys.stdout.write(out)
+                continue
+            dst = re.sub(r"\.pcap$", "", pcap) + ".json"
+            with open(dst, "w") as f:
+                f.write(out)
+            c = facts["counts"]
+            print(f"tshark_l7_facts: {pcap}: {c['requests']} requests, {c['responses']} "
+                  f"responses, {c['pairs']} pairs, {c['errors']} errors -> {dst}")
+    except FactError as e:
+        print(f"tshark_l7_facts: {e}", file=sys.stderr)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
