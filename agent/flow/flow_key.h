@@ -7,7 +7,6 @@
 #include <cstdint>
 #include <cstring>
 
-#include "absl/hash/hash.h"
 #include "agent/capture/packet.h"
 
 namespace flowscope::agent {
@@ -44,15 +43,24 @@ struct FlowKey {
   }
 
   friend bool operator==(const FlowKey& x, const FlowKey& y) {
-    return std::memcmp(&x, &y, sizeof(FlowKey)) == 0;
+    uint64_t a[6], b[6];
+    std::memcpy(a, &x, sizeof(a));
+    std::memcpy(b, &y, sizeof(b));
+    return ((a[0] ^ b[0]) | (a[1] ^ b[1]) | (a[2] ^ b[2]) | (a[3] ^ b[3]) | (a[4] ^ b[4]) |
+            (a[5] ^ b[5])) == 0;
   }
-  // Hashing the key as six 64-bit words is several times cheaper than hashing 48 bytes as a
-  // string (which lands in libstdc++'s out-of-line byte hash).
-  template <typename H>
-  friend H AbslHashValue(H h, const FlowKey& k) {
+  // A multiply-xorshift per 64-bit word and a final avalanche: cheap, and every bit of the
+  // result depends on every bit of the key (the hash table uses both the low and high bits).
+  uint64_t Hash() const {
     uint64_t w[6];
-    std::memcpy(w, &k, sizeof(w));
-    return H::combine(std::move(h), w[0], w[1], w[2], w[3], w[4], w[5]);
+    std::memcpy(w, this, sizeof(w));
+    uint64_t x = 0x9e3779b97f4a7c15ull;
+    for (uint64_t v : w) {
+      x = (x ^ v) * 0xbf58476d1ce4e5b9ull;
+      x ^= x >> 29;
+    }
+    x *= 0x94d049bb133111ebull;
+    return x ^ (x >> 32);
   }
 };
 

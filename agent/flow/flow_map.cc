@@ -4,7 +4,7 @@
 #include <limits>
 #include <vector>
 
-#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "agent/flow/flow_key.h"
 
 namespace flowscope::agent {
@@ -73,22 +73,52 @@ TimeoutClass ClassOf(TcpState s) {
   }
 }
 
-struct Flow {
+// Hot fields (touched by every packet) first, so that a packet touches few cache lines; what
+// only reports read comes last.
+struct alignas(64) Flow {
+  // Per packet. The key, compared on every lookup, shares the first cache line with these.
   FlowKey key;
-  uint64_t flow_id = 0;
-  bool in_use = false;
-  bool a_is_client = true;  // key endpoint a is the client (_0)
-  bool reported = false;    // a flow log has been emitted already
-  bool dirty = false;       // `sec` holds traffic not yet handed to the sink
+  uint64_t last_ns = 0;
+  uint32_t prev = kNil, next = kNil;  // timeout-class list links
   TcpState state = TcpState::kNone;
   TimeoutClass tclass = kOthersClass;
+  bool in_use = false;
+  bool a_is_client = true;  // key endpoint a is the client (_0)
+  bool dirty = false;       // `sec` holds traffic not yet handed to the sink
+  bool reported = false;    // a flow log has been emitted already
   uint8_t rst_dir = 0;      // direction of the RST that put the flow in a reset state
   bool fin_seen = false;
   uint8_t flags[2] = {};
+  int8_t last_payload_dir = -1;
   uint32_t fin_count = 0;   // FIN packets in the current period
-  uint32_t prev = kNil, next = kNil;  // timeout-class list links
+  uint32_t sec_second = 0;
 
-  // Identity for output.
+  // Sequence and acknowledgement tracking per direction.
+  bool seq_init[2] = {};
+  bool ack_init[2] = {};
+  uint16_t window[2] = {};
+  uint32_t next_seq[2] = {};      // highest sequence end seen
+  uint64_t next_seq_ns[2] = {};   // when it last advanced
+  uint32_t last_ack[2] = {};
+  uint32_t dup_acks[2] = {};
+  uint64_t last_ack_ns[2] = {};
+
+  // Response-time tracking.
+  uint64_t srt_pending_ns = 0;      // client data waiting for the server's pure ACK
+  uint64_t art_pending_ns = 0;      // last client payload waiting for the server's payload
+  uint64_t last_server_data_ns = 0;
+
+  // Meters of the current second, handed to the sink as deltas.
+  NetworkMeter sec;
+
+  // TCP handshake.
+  bool syn_seen = false, synack_seen = false, handshake_done = false;
+  uint32_t syn_seq = 0, synack_seq = 0;
+  uint64_t syn_ns = 0, synack_first_ns = 0, synack_last_ns = 0;
+  uint64_t rtt_ns = 0, rtt_client_ns = 0, rtt_server_ns = 0;  // set in the current period
+
+  // Identity and output only.
+  uint64_t flow_id = 0;
   IpAddr ip[2];
   uint16_t port[2] = {};
   uint8_t mac[2][6] = {};
@@ -96,38 +126,9 @@ struct Flow {
   uint16_t vlan = 0;
   uint32_t ifindex = 0;
   TunnelInfo tunnel;
-
   uint64_t start_ns = 0;
-  uint64_t last_ns = 0;
   uint64_t period_start_ns = 0;
-
-  // TCP handshake.
-  uint32_t syn_seq = 0, synack_seq = 0;
-  uint64_t syn_ns = 0, synack_first_ns = 0, synack_last_ns = 0;
-  bool syn_seen = false, synack_seen = false, handshake_done = false;
-  uint64_t rtt_ns = 0, rtt_client_ns = 0, rtt_server_ns = 0;  // set in the current period
-
-  // Sequence and acknowledgement tracking per direction.
-  bool seq_init[2] = {};
-  uint32_t next_seq[2] = {};      // highest sequence end seen
-  uint64_t next_seq_ns[2] = {};   // when it last advanced
-  bool ack_init[2] = {};
-  uint32_t last_ack[2] = {};
-  uint64_t last_ack_ns[2] = {};
-  uint32_t dup_acks[2] = {};
-  uint16_t window[2] = {};
-
-  // Response-time tracking.
-  uint64_t srt_pending_ns = 0;      // client data waiting for the server's pure ACK
-  uint64_t art_pending_ns = 0;      // last client payload waiting for the server's payload
-  uint64_t last_server_data_ns = 0;
-  int8_t last_payload_dir = -1;
-
-  // Meters: `sec` for the current second (handed to the sink as deltas), `period` since the
-  // last flow log, totals over the flow's life.
-  uint32_t sec_second = 0;
-  NetworkMeter sec;
-  NetworkMeter period;
+  NetworkMeter period;  // since the last flow log
   uint64_t total_packets[2] = {};
   uint64_t total_bytes[2] = {};
 };
@@ -183,7 +184,24 @@ class FlowMap::Impl {
   FlowMapConfig config_;
   FlowSink* sink_;
   uint64_t timeout_ns_[kNumClasses];
-  absl::flat_hash_map<FlowKey, uint32_t> index_;
+  // The index holds flow numbers only (4 bytes a slot, so it stays in cache); hashing and
+  // comparing go through the flow's own key, which lookups by FlowKey use directly.
+  struct IndexHash {
+    using is_transparent = void;
+    const Impl* map;
+    size_t operator()(uint32_t i) const { return map->AtConst(i).key.Hash(); }
+    size_t operator()(const FlowKey& k) const { return k.Hash(); }
+  };
+  struct IndexEq {
+    using is_transparent = void;
+    const Impl* map;
+    const FlowKey& KeyOf(uint32_t i) const { return map->AtConst(i).key; }
+    const FlowKey& KeyOf(const FlowKey& k) const { return k; }
+    template <typename A, typename B>
+    bool operator()(const A& a, const B& b) const { return KeyOf(a) == KeyOf(b); }
+  };
+  const Flow& AtConst(uint32_t i) const { return chunks_[i >> kChunkBits][i & (kChunkSize - 1)]; }
+  absl::flat_hash_set<uint32_t, IndexHash, IndexEq> index_{0, IndexHash{this}, IndexEq{this}};
   std::vector<std::unique_ptr<Flow[]>> chunks_;
   uint32_t capacity_ = 0;
   std::vector<uint32_t> free_;
@@ -289,7 +307,7 @@ uint32_t FlowMap::Impl::CreateFlow(const FlowKey& key, bool a_is_src, const Pack
   std::memcpy(f.mac[1 - src], p.mac_dst, 6);
   f.state = p.IsTcp() ? TcpState::kMidStream : TcpState::kNone;
   ListAppend(i, ClassOf(f.state));
-  index_.emplace(key, i);
+  index_.insert(i);
   ++stats_.flows_created;
   f.sec_second = static_cast<uint32_t>(now / kNsPerSec);
   f.sec.new_flow = 1;
@@ -437,7 +455,7 @@ void FlowMap::Impl::Close(uint32_t i, CloseType close, uint64_t now) {
   Report(f, close, std::max(now, f.last_ns));
   ++stats_.flows_closed;
   ListRemove(i);
-  index_.erase(f.key);
+  index_.erase(i);
   f.in_use = false;
   free_.push_back(i);
 }
@@ -667,7 +685,7 @@ void FlowMap::Impl::OnPacket(const Packet& p) {
   if (it == index_.end()) {
     i = CreateFlow(key, a_is_src, p, now);
   } else {
-    i = it->second;
+    i = *it;
     Flow& old = At(i);
     // A new connection on a 5-tuple whose previous one is over (port reuse): a SYN whose
     // sequence number differs from the recorded one ends the old flow and starts a new one.

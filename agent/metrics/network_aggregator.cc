@@ -40,14 +40,21 @@ struct MapKey {
   }
 };
 
-// One table at one granularity: time buckets of `interval` seconds, each a hash map of keys to
-// meters, emitted in time order once the watermark passes the bucket's end. Emitted buckets'
-// maps are cleared and kept for reuse: the per-second churn would otherwise rebuild a hash table
-// from empty every second.
+// One table at one granularity: time buckets of `interval` seconds, each a set of rows keyed by
+// the table's tags, emitted in time order once the watermark passes the bucket's end.
 template <typename Key>
 class Series {
  public:
-  using Map = absl::flat_hash_map<Key, NetworkMeter>;
+  // Rows live in a vector (emitted in insertion order); the hash map only maps a key to its
+  // row, so that growing it moves 4-byte values rather than whole meters.
+  struct Bucket {
+    absl::flat_hash_map<Key, uint32_t> index;
+    std::vector<std::pair<Key, NetworkMeter>> rows;
+    void Clear() {
+      index.clear();
+      rows.clear();
+    }
+  };
   explicit Series(uint32_t interval) : interval_(interval) {}
 
   // Returns false when the delta is for a bucket already emitted (it is then folded into the
@@ -61,9 +68,15 @@ class Series {
     }
     auto it = buckets_.find(start);
     if (it == buckets_.end()) {
-      it = buckets_.emplace(start, TakeMap()).first;
+      it = buckets_.emplace(start, TakeBucket()).first;
     }
-    it->second[key].Merge(m);
+    Bucket& b = it->second;
+    auto [slot, inserted] = b.index.try_emplace(key, static_cast<uint32_t>(b.rows.size()));
+    if (inserted) {
+      b.rows.emplace_back(key, m);
+    } else {
+      b.rows[slot->second].second.Merge(m);
+    }
     return on_time;
   }
 
@@ -76,12 +89,12 @@ class Series {
       auto it = buckets_.begin();
       const uint64_t end = uint64_t{it->first} + interval_;
       if (end > watermark) break;
-      for (const auto& [key, meter] : it->second) {
+      for (const auto& [key, meter] : it->second.rows) {
         emit(it->first, key, meter);
         ++rows;
       }
       emitted_until_ = static_cast<uint32_t>(std::min<uint64_t>(end, UINT32_MAX));
-      it->second.clear();
+      it->second.Clear();
       pool_.push_back(std::move(it->second));
       buckets_.erase(it);
     }
@@ -89,16 +102,18 @@ class Series {
   }
 
  private:
-  Map TakeMap() {
-    if (pool_.empty()) return Map();
-    Map m = std::move(pool_.back());
+  // Emitted buckets are cleared and kept: the per-second churn would otherwise rebuild the hash
+  // table and the row vector from empty every second.
+  Bucket TakeBucket() {
+    if (pool_.empty()) return Bucket();
+    Bucket b = std::move(pool_.back());
     pool_.pop_back();
-    return m;
+    return b;
   }
   uint32_t interval_;
   uint32_t emitted_until_ = 0;
-  std::map<uint32_t, Map> buckets_;
-  std::vector<Map> pool_;
+  std::map<uint32_t, Bucket> buckets_;
+  std::vector<Bucket> pool_;
 };
 
 // A table at 1 s and 1 m: deltas go into the 1 s series only; each emitted 1 s row is folded

@@ -36,12 +36,6 @@ void NetworkMeter::Merge(const NetworkMeter& o) {
   closed_flow += o.closed_flow;
   syn_count += o.syn_count;
   synack_count += o.synack_count;
-  rtt.Merge(o.rtt);
-  rtt_client.Merge(o.rtt_client);
-  rtt_server.Merge(o.rtt_server);
-  srt.Merge(o.srt);
-  art.Merge(o.art);
-  cit.Merge(o.cit);
   retrans_tx += o.retrans_tx;
   retrans_rx += o.retrans_rx;
   zero_win_tx += o.zero_win_tx;
@@ -62,6 +56,12 @@ void NetworkMeter::Merge(const NetworkMeter& o) {
   client_establish_other_rst += o.client_establish_other_rst;
   server_establish_other_rst += o.server_establish_other_rst;
   tcp_timeout += o.tcp_timeout;
+  rtt.Merge(o.rtt);
+  rtt_client.Merge(o.rtt_client);
+  rtt_server.Merge(o.rtt_server);
+  srt.Merge(o.srt);
+  art.Merge(o.art);
+  cit.Merge(o.cit);
 }
 
 NetworkMeter NetworkMeter::Reversed() const {

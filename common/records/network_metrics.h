@@ -28,6 +28,8 @@ struct DelayStat {
   }
 };
 
+// Field order matters: counters of one type are contiguous so that Merge() compiles to a few
+// vector additions (it runs several times per flow and second).
 struct NetworkMeter {
   uint64_t packet_tx = 0, packet_rx = 0;
   uint64_t byte_tx = 0, byte_rx = 0;
@@ -35,7 +37,6 @@ struct NetworkMeter {
   uint64_t l4_byte_tx = 0, l4_byte_rx = 0;
   uint32_t new_flow = 0, closed_flow = 0;
   uint32_t syn_count = 0, synack_count = 0;
-  DelayStat rtt, rtt_client, rtt_server, srt, art, cit;
   uint32_t retrans_tx = 0, retrans_rx = 0;
   uint32_t zero_win_tx = 0, zero_win_rx = 0;
   uint32_t ooo_tx = 0, ooo_rx = 0;
@@ -47,6 +48,7 @@ struct NetworkMeter {
   uint32_t client_source_port_reuse = 0, server_reset = 0, server_queue_lack = 0;
   uint32_t client_establish_other_rst = 0, server_establish_other_rst = 0;
   uint32_t tcp_timeout = 0;
+  DelayStat rtt, rtt_client, rtt_server, srt, art, cit;
 
   // Counts a closed flow and the anomaly its close type stands for.
   void AddClose(CloseType t);
