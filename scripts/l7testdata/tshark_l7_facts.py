@@ -420,16 +420,109 @@ def resp_facts_http(rm, m):
     }
 
 
+# ---------------------------------------------------------------- HTTP/2 and gRPC
+
+
+def h2_headers(elem):
+    out = []
+    for h in fields(elem, "http2.header"):
+        name, value = show(h, "http2.header.name"), show(h, "http2.header.value")
+        if name is not None:
+            out.append((name, value if value is not None else ""))
+    return out
+
+
+def facts_http2(ctx):
+    """HTTP/2: one record per HTTP/2 stream. Request = the client's first HEADERS frame of the
+    stream (:method, :path, :authority); response = the server's first HEADERS frame
+    (:status); gRPC status = grpc-status of the server's last HEADERS frame (trailers, or the
+    only HEADERS frame of a trailers-only response). For an h2c upgrade the request is the
+    HTTP/1.1 request carrying "Upgrade: h2c" and the response is stream 1's first HEADERS frame
+    (RFC 7540 section 3.2); the 101 is reported as "upgrade_response". tshark 4.0 has no
+    request/response time field for HTTP/2, so tshark_time_us is null."""
+    streams = collections.OrderedDict()  # (tcp stream, h2 stream) -> dict
+    upgrades = {}  # tcp stream -> (request pdu, facts, 101 pdu)
+    for _, pdus in by_stream(ctx, pdus_of(ctx, "http2", "http")).items():
+        for pdu in pdus:
+            tcp = pdu.pkt.stream
+            if pdu.elem.get("name") == "http":
+                kind, m = http1_message(pdu)
+                if kind == "request" and m["headers"].get("upgrade", "").lower() == "h2c":
+                    upgrades[tcp] = [pdu, m, None]
+                elif kind == "response" and m["status"] == "101" and tcp in upgrades:
+                    upgrades[tcp][2] = pdu
+                continue
+            if show(pdu.elem, "http2.streamid") is None:
+                continue  # the connection preface (Magic)
+            sid = int(show(pdu.elem, "http2.streamid"))
+            ftype = first_label(pdu.elem, "http2.type")
+            if sid == 0 or ftype not in ("HEADERS", "DATA", "RST_STREAM", "CONTINUATION"):
+                continue
+            d = direction(ctx, pdu)
+            st = streams.setdefault((tcp, sid), {"req": None, "resp": None, "hdr_req": {},
+                                                 "hdr_resp": [], "rst": None, "anchor": pdu,
+                                                 "data_frames": {"c2s": 0, "s2c": 0}})
+            if ftype == "HEADERS":
+                hdrs = h2_headers(pdu.elem)
+                if d == "c2s" and st["req"] is None:
+                    st["req"], st["hdr_req"] = pdu, dict(hdrs)
+                elif d == "s2c":
+                    if st["resp"] is None:
+                        st["resp"] = pdu
+                    st["hdr_resp"].append(dict(hdrs))
+            elif ftype == "DATA":
+                st["data_frames"][d] += 1
+            elif ftype == "RST_STREAM":
+                st["rst"] = first_label(pdu.elem, "http2.rst_stream.error")
+    records = []
+    for (tcp, sid), st in streams.items():
+        req, hreq, upgrade = st["req"], st["hdr_req"], None
+        if req is None and sid == 1 and tcp in upgrades:
+            req, m, upgrade = upgrades.pop(tcp)
+            hreq = {":method": m["method"], ":path": m["resource"], ":authority": m["host"],
+                    **m["headers"]}
+        resp_hdrs = st["hdr_resp"][0] if st["hdr_resp"] else {}
+        last = st["hdr_resp"][-1] if st["hdr_resp"] else {}
+        status = resp_hdrs.get(":status")
+        ctype = hreq.get("content-type", "")
+        grpc = ctype.startswith("application/grpc")
+        grpc_status = last.get("grpc-status") if grpc else None
+        error = (status is not None and int(status) >= 400) or \
+            (grpc_status is not None and grpc_status != "0")
+        r = record(ctx, req, st["resp"], "stream id", h2_stream=sid,
+                   method=hreq.get(":method"), resource=hreq.get(":path"),
+                   status=status, grpc=grpc, grpc_status=grpc_status,
+                   grpc_message=last.get("grpc-message") if grpc else None,
+                   error=error, authority=hreq.get(":authority"),
+                   request_headers={k: v for k, v in hreq.items()
+                                    if k in TRACE_HEADERS + ["content-type", "user-agent"]},
+                   response_headers={k: v for h in st["hdr_resp"] for k, v in h.items()
+                                     if k in TRACE_HEADERS + ["content-type", "grpc-status",
+                                                              "grpc-message"]},
+                   response_header_frames=len(st["hdr_resp"]),
+                   data_frames=st["data_frames"], rst_stream=st["rst"])
+        if upgrade is not None:
+            r["h2c_upgrade"] = True
+            r["upgrade_response"] = {"status": "101", **ctx.msg_times(upgrade)}
+        records.append(r)
+    return records
+
+
 # ---------------------------------------------------------------- driver
 
 EXTRACTORS = {
     "http": (["http"], facts_http),
+    "http2": (["http2", "http"], facts_http2),
 }
 
 FIELD_NOTES = {
     "http": "method=http.request.method resource=http.request.uri status=http.response.code "
             "version=http.request.version host=http.host headers=http.request.line/"
             "http.response.line tshark_time_us=http.time pairing check=http.request_in",
+    "http2": "stream=http2.streamid frame type=http2.type headers=http2.header "
+             "(http2.header.name/http2.header.value, HPACK-decoded by tshark): :method, :path, "
+             ":authority, :status, content-type, grpc-status, grpc-message; h2c upgrade "
+             "request=http.request.method/http.request.uri/http.request.line",
 }
 
 
