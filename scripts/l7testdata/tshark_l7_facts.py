@@ -61,7 +61,7 @@ PROTOCOLS = {
     "http": {"decode": ["tcp.port==19080,http", "tcp.port==19081,http"]},
     "http2": {"decode": ["tcp.port==19180,http2", "tcp.port==19181,http",
                          "tcp.port==19182,http2"]},
-    "dns": {"decode": ["udp.port==19053,dns", "tcp.port==19053,dns"]},
+    "dns": {"decode": ["udp.port==19053,dns", "tcp.port==19053,dns", "udp.port==19054,dns"]},
     "mysql": {"decode": ["tcp.port==19306,mysql"]},
     "postgresql": {"decode": ["tcp.port==19432,pgsql"]},
     "redis": {"decode": ["tcp.port==19379,resp"]},
@@ -508,11 +508,72 @@ def facts_http2(ctx):
     return records
 
 
+# ---------------------------------------------------------------- DNS
+
+
+def tree(elem, title):
+    """Children of the unnamed tree item whose text is TITLE ("Answers", "Queries"...)."""
+    for f in elem.iter("field"):
+        if f.get("name") == "" and f.get("show") == title:
+            return list(f.findall("field"))
+    return []
+
+
+def facts_dns(ctx):
+    """DNS over UDP and TCP: pairs with tshark's dns.response_to (transaction id within the
+    conversation); tshark_time_us = dns.time."""
+    records, by_frame, answered = [], {}, set()
+    pdus = pdus_of(ctx, "dns")
+    for pdu in pdus:
+        if show(pdu.elem, "dns.flags.response") == "0":
+            by_frame.setdefault(pdu.frame, []).append(pdu)
+
+    def facts(q, a):
+        qe = q.elem if q is not None else a.elem
+        qtype = fields(qe, "dns.qry.type")
+        r = {"transaction_id": show(qe, "dns.id"),
+             "opcode": first_label(qe, "dns.flags.opcode"),
+             "method": label(qtype[0]).split(" ")[0] if qtype else None,
+             "qtype": int(qtype[0].get("show")) if qtype else None,
+             "resource": show(qe, "dns.qry.name"),
+             "status": None, "rcode_name": None, "error": False, "answers": []}
+        if a is not None:
+            rc = fields(a.elem, "dns.flags.rcode")
+            r["status"] = int(rc[0].get("show"))
+            r["rcode_name"] = label(rc[0])
+            r["error"] = r["status"] != 0
+            r["answers"] = []
+            for f in tree(a.elem, "Answers"):
+                txt = shows(f, "dns.txt")  # the tree text leaves TXT strings out
+                r["answers"].append(f.get("show") + "".join(f', txt "{t}"' for t in txt))
+        return r
+
+    for pdu in pdus:
+        if show(pdu.elem, "dns.flags.response") != "1":
+            continue
+        to = show(pdu.elem, "dns.response_to")
+        cands = by_frame.get(int(to), []) if to else []
+        cands = [q for q in cands if show(q.elem, "dns.id") == show(pdu.elem, "dns.id")]
+        if not cands:
+            records.append(record(ctx, None, pdu, None, **facts(None, pdu)))
+            continue
+        q = cands[0]
+        answered.add(id(q))
+        r = record(ctx, q, pdu, "tshark", **facts(q, pdu))
+        set_tshark_time(r, show(pdu.elem, "dns.time"))
+        records.append(r)
+    for pdu in pdus:
+        if show(pdu.elem, "dns.flags.response") == "0" and id(pdu) not in answered:
+            records.append(record(ctx, pdu, None, None, **facts(pdu, None)))
+    return records
+
+
 # ---------------------------------------------------------------- driver
 
 EXTRACTORS = {
     "http": (["http"], facts_http),
     "http2": (["http2", "http"], facts_http2),
+    "dns": (["dns"], facts_dns),
 }
 
 FIELD_NOTES = {
@@ -523,6 +584,10 @@ FIELD_NOTES = {
              "(http2.header.name/http2.header.value, HPACK-decoded by tshark): :method, :path, "
              ":authority, :status, content-type, grpc-status, grpc-message; h2c upgrade "
              "request=http.request.method/http.request.uri/http.request.line",
+    "dns": "method=dns.qry.type (value name, first word) resource=dns.qry.name "
+           "status=dns.flags.rcode (number; rcode_name = its value name) opcode=dns.flags.opcode "
+           "answers=the Answers tree items as tshark prints them; pairing=dns.response_to "
+           "tshark_time_us=dns.time",
 }
 
 
