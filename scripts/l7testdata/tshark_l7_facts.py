@@ -568,12 +568,103 @@ def facts_dns(ctx):
     return records
 
 
+# ---------------------------------------------------------------- MySQL
+
+MYSQL_NO_RESPONSE = {"Quit", "Close Statement", "Send BLOB"}  # COM_QUIT, COM_STMT_CLOSE, ...
+
+
+def proto_suffix(elem, prefix):
+    """What tshark appends to a protocol item's text: "MySQL Protocol - response OK" ->
+    "response OK"."""
+    text = elem.get("showname") or ""
+    return text[len(prefix):] if text.startswith(prefix) else ""
+
+
+def facts_mysql(ctx):
+    """MySQL: request/response by order within the connection (the protocol is strictly
+    half-duplex: one command, then its whole response). Request = a client packet with
+    mysql.command (or the login request after the server greeting); response = the first server
+    packet after it; response_packets counts every server packet up to the next command.
+    COM_QUIT and COM_STMT_CLOSE get no response by definition (no_response_expected).
+    tshark 4.0 has no MySQL response time field and labels binary result rows
+    "OK Packet", so the kind of response comes from the first response packet only."""
+    records = []
+    for _, pdus in by_stream(ctx, pdus_of(ctx, "mysql")).items():
+        greeting, cur = None, None
+
+        def close(cur):
+            if cur is not None:
+                req, resp, f = cur
+                records.append(record(ctx, req, resp, "order", **f))
+
+        for pdu in pdus:
+            e, d = pdu.elem, direction(ctx, pdu)
+            if d == "s2c" and show(e, "mysql.version") is not None and greeting is None:
+                greeting = {"frame": pdu.frame, "time": ctx.time[pdu.frame],
+                            "protocol": show(e, "mysql.protocol"),
+                            "server_version": show(e, "mysql.version")}
+                continue
+            if d == "c2s":
+                cmd = fields(e, "mysql.command")
+                if cmd:
+                    close(cur)
+                    name = label(cmd[0])
+                    f = {"method": name, "command": int(cmd[0].get("show")),
+                         "resource": show(e, "mysql.query") or show(e, "mysql.schema"),
+                         "statement_id": int(show(e, "mysql.stmt_id")) if show(
+                             e, "mysql.stmt_id") else None,
+                         "params": [x.get("show") for x in e.iter("field")
+                                    if (x.get("name") or "").startswith("mysql.exec.field.")],
+                         "no_response_expected": name in MYSQL_NO_RESPONSE}
+                    f.update(status=None, error=False, response_kind=None, error_code=None,
+                             error_message=None, affected_rows=None, num_fields=None,
+                             response_packets=0)
+                    cur = [pdu, None, f]
+                    if f["no_response_expected"]:
+                        close(cur)
+                        cur = None
+                elif show(e, "mysql.user") is not None:
+                    close(cur)
+                    f = {"method": "Login", "command": None, "resource": show(e, "mysql.user"),
+                         "statement_id": None, "params": [],
+                         "user": show(e, "mysql.user"), "schema": show(e, "mysql.schema"),
+                         "no_response_expected": False, "greeting": greeting,
+                         "status": None, "error": False, "response_kind": None,
+                         "error_code": None, "error_message": None, "affected_rows": None,
+                         "num_fields": None, "response_packets": 0}
+                    cur = [pdu, None, f]
+                continue
+            if cur is None:
+                continue
+            f = cur[2]
+            f["response_packets"] += 1
+            if cur[1] is not None:
+                continue
+            cur[1] = pdu
+            f["response_kind"] = proto_suffix(e, "MySQL Protocol - ") or None
+            code = show(e, "mysql.response_code")
+            if code == "0xff":
+                f["error_code"] = int(show(e, "mysql.error_code"))
+                f["status"] = f["error_code"]
+                f["error_message"] = show(e, "mysql.error.message")
+                f["error"] = True
+            elif code == "0x00" and show(e, "mysql.affected_rows") is not None:
+                f["affected_rows"] = int(show(e, "mysql.affected_rows"))
+            if show(e, "mysql.num_fields") is not None:
+                f["num_fields"] = int(show(e, "mysql.num_fields"))
+            if show(e, "mysql.stmt_id") is not None:
+                f["statement_id"] = int(show(e, "mysql.stmt_id"))
+        close(cur)
+    return records
+
+
 # ---------------------------------------------------------------- driver
 
 EXTRACTORS = {
     "http": (["http"], facts_http),
     "http2": (["http2", "http"], facts_http2),
     "dns": (["dns"], facts_dns),
+    "mysql": (["mysql"], facts_mysql),
 }
 
 FIELD_NOTES = {
@@ -588,6 +679,12 @@ FIELD_NOTES = {
            "status=dns.flags.rcode (number; rcode_name = its value name) opcode=dns.flags.opcode "
            "answers=the Answers tree items as tshark prints them; pairing=dns.response_to "
            "tshark_time_us=dns.time",
+    "mysql": "method=mysql.command (value name; command = its number) resource=mysql.query "
+             "(COM_QUERY/COM_STMT_PREPARE) or mysql.schema (COM_INIT_DB) or mysql.user (login) "
+             "statement_id=mysql.stmt_id params=mysql.exec.field.* status=mysql.error_code "
+             "error_message=mysql.error.message affected_rows=mysql.affected_rows "
+             "num_fields=mysql.num_fields response_kind=text of tshark's MySQL item "
+             "greeting=mysql.protocol/mysql.version",
 }
 
 
@@ -618,7 +715,9 @@ def derive(proto, pcap):
         "requests": sum(1 for r in records if r["request"] is not None),
         "responses": sum(1 for r in records if r["response"] is not None),
         "pairs": sum(1 for r in records if r["request"] and r["response"]),
-        "unanswered_requests": sum(1 for r in records if r["request"] and not r["response"]),
+        "unanswered_requests": sum(1 for r in records if r["request"] and not r["response"]
+                                   and not r.get("no_response_expected")),
+        "no_response_expected": sum(1 for r in records if r.get("no_response_expected")),
         "responses_without_request": sum(1 for r in records if r["response"] and
                                          not r["request"]),
         "errors": sum(1 for r in records if r.get("error")),
