@@ -73,3 +73,19 @@ function(fs_add_fuzzer name)
     set_tests_properties(${name}_corpus_replay PROPERTIES LABELS unit)
   endif()
 endfunction()
+
+# One L7 protocol (agent/l7/protocols/<name>/): library fs_l7_<name>, its unit test
+# (<name>_test.cc) and its fuzzer (<name>_fuzzer.cc over testdata/corpus/). Tests that need the
+# engine (pcap replays) may link fs_l7 through TEST_DEPS.
+function(fs_add_protocol name)
+  cmake_parse_arguments(A "" "" "SRCS;DEPS;TEST_DEPS" ${ARGN})
+  fs_add_library(fs_l7_${name} SRCS ${A_SRCS} DEPS fs_l7_base ${A_DEPS})
+  set_property(GLOBAL APPEND PROPERTY FS_L7_PROTOCOL_LIBS fs_l7_${name})
+  if(EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/${name}_test.cc)
+    fs_add_test(${name}_test SRCS ${name}_test.cc DEPS fs_l7_${name} ${A_TEST_DEPS})
+  endif()
+  if(EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/${name}_fuzzer.cc)
+    fs_add_fuzzer(${name}_fuzzer SRCS ${name}_fuzzer.cc DEPS fs_l7_${name}
+      CORPUS ${CMAKE_CURRENT_SOURCE_DIR}/testdata/corpus)
+  endif()
+endfunction()

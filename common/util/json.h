@@ -6,6 +6,7 @@
 #include <string>
 #include <string_view>
 #include <type_traits>
+#include <vector>
 
 #include "common/net/ip_addr.h"
 
@@ -29,6 +30,13 @@ class JsonRowVisitor {
       AppendJsonDouble(out_, value);
     } else if constexpr (std::is_same_v<T, IpAddr>) {
       AppendJsonString(out_, value.ToString());
+    } else if constexpr (std::is_same_v<T, std::vector<std::string_view>>) {
+      out_->push_back('[');
+      for (size_t i = 0; i < value.size(); ++i) {
+        if (i) out_->push_back(',');
+        AppendJsonString(out_, value[i]);
+      }
+      out_->push_back(']');
     } else {
       AppendJsonString(out_, std::string_view(value));
     }

@@ -658,6 +658,91 @@ def facts_mysql(ctx):
     return records
 
 
+# ---------------------------------------------------------------- PostgreSQL
+
+PG_ENDS_REQUEST = {"Simple query", "Sync", "Startup message", "Function call"}
+PG_NO_RESPONSE = {"Termination"}
+
+
+def facts_postgresql(ctx):
+    """PostgreSQL: one record per request cycle, paired by order within the connection. A
+    request is the run of frontend messages up to the one that makes the server answer with
+    ReadyForQuery (Query, Sync, or the StartupMessage), e.g. Parse/Bind/Describe/Execute/Sync;
+    its response is every backend message up to ReadyForQuery. method = type of the first
+    frontend message (tshark's pgsql.type name), messages = all of them. resource = the SQL
+    of the Query or Parse; for a Bind of a named statement (pgbench -M prepared) the SQL of
+    the Parse that created it (statement name in "statement"). Terminate has no response.
+    tshark 4.0 has no PostgreSQL response time field."""
+    records = []
+    for _, pdus in by_stream(ctx, pdus_of(ctx, "pgsql")).items():
+        statements, cur = {}, None
+
+        def new_cur():
+            return {"req": None, "resp": None, "msgs": [], "resp_msgs": [], "sql": None,
+                    "stmt": None, "tags": [], "err": None, "done": False, "params": []}
+
+        def close(c):
+            if c is None or c["req"] is None:
+                return
+            err = c["err"] or {}
+            records.append(record(
+                ctx, c["req"], c["resp"], "order",
+                method=c["msgs"][0], messages=c["msgs"], resource=c["sql"],
+                statement=c["stmt"], params=c["params"],
+                status=err.get("code"), error=bool(err), error_severity=err.get("severity"),
+                error_message=err.get("message"), command_tags=c["tags"],
+                response_messages=c["resp_msgs"],
+                no_response_expected=c["msgs"] == ["Termination"]))
+
+        for pdu in pdus:
+            e, d = pdu.elem, direction(ctx, pdu)
+            mtype = show(e, "pgsql.type")
+            if d == "c2s":
+                if cur is None or cur["done"] or cur["resp"] is not None:
+                    close(cur)
+                    cur = new_cur()
+                if cur["req"] is None:
+                    cur["req"] = pdu
+                cur["msgs"].append(mtype)
+                if mtype == "Parse":
+                    statements[show(e, "pgsql.statement")] = show(e, "pgsql.query")
+                    cur["sql"] = cur["sql"] or show(e, "pgsql.query")
+                    cur["stmt"] = show(e, "pgsql.statement")
+                elif mtype == "Simple query":
+                    cur["sql"] = show(e, "pgsql.query")
+                elif mtype == "Bind":
+                    cur["stmt"] = show(e, "pgsql.statement")
+                    cur["sql"] = cur["sql"] or statements.get(cur["stmt"])
+                    cur["params"] = [(hexbytes(f) or b"").decode("utf-8", "replace")
+                                     for f in fields(e, "pgsql.val.data")]
+                elif mtype == "Startup message":
+                    names = shows(e, "pgsql.parameter_name")
+                    values = shows(e, "pgsql.parameter_value")
+                    params = dict(zip(names, values))
+                    cur["sql"] = f"user={params.get('user')} database={params.get('database')}"
+                if mtype in PG_ENDS_REQUEST:
+                    cur["done"] = True
+                if mtype in PG_NO_RESPONSE:
+                    close(cur)
+                    cur = None
+                continue
+            if cur is None or cur["req"] is None:
+                continue
+            if cur["resp"] is None:
+                cur["resp"] = pdu
+            cur["resp_msgs"].append(mtype)
+            if mtype == "Command completion":
+                cur["tags"].append(show(e, "pgsql.tag"))
+            elif mtype == "Error" and cur["err"] is None:
+                cur["err"] = {"code": show(e, "pgsql.code"), "severity": show(e, "pgsql.severity"),
+                              "message": show(e, "pgsql.message")}
+            elif mtype == "Ready for query":
+                close(cur)
+                cur = None
+        close(cur)
+    return records
+
+
 # ---------------------------------------------------------------- driver
 
 EXTRACTORS = {
@@ -665,6 +750,7 @@ EXTRACTORS = {
     "http2": (["http2", "http"], facts_http2),
     "dns": (["dns"], facts_dns),
     "mysql": (["mysql"], facts_mysql),
+    "postgresql": (["pgsql"], facts_postgresql),
 }
 
 FIELD_NOTES = {
@@ -685,6 +771,11 @@ FIELD_NOTES = {
              "error_message=mysql.error.message affected_rows=mysql.affected_rows "
              "num_fields=mysql.num_fields response_kind=text of tshark's MySQL item "
              "greeting=mysql.protocol/mysql.version",
+    "postgresql": "method/messages=pgsql.type resource=pgsql.query (Query, Parse) "
+                  "statement=pgsql.statement params=pgsql.val.data (Bind; bytes as UTF-8) "
+                  "status=pgsql.code (SQLSTATE of the first ErrorResponse) "
+                  "error_severity=pgsql.severity error_message=pgsql.message "
+                  "command_tags=pgsql.tag; startup resource from pgsql.parameter_name/value",
 }
 
 
