@@ -148,6 +148,8 @@ class Packet:
         self.sport = self.dport = None
         self.syn = self.ack = False
         self.tcp_len = 0
+        self.payload = b""  # TCP payload of the frame and its offset in the frame
+        self.payload_off = None
         self.pdus = []  # (proto name, Pdu)
 
 
@@ -205,6 +207,7 @@ def parse_pdml(pcap, decode, l7_names):
                 if pf:
                     payload = hexbytes(pf[0]) or b""
                     payload_off = int(pf[0].get("pos"))
+                    p.payload, p.payload_off = payload, payload_off
             elif name == "udp" and p.transport is None:
                 p.transport = "udp"
                 p.stream = int(show(proto, "udp.stream"))
@@ -743,6 +746,86 @@ def facts_postgresql(ctx):
     return records
 
 
+# ---------------------------------------------------------------- Redis
+
+
+def resp_text(f):
+    """A RESP value as text: bulk strings decoded from resp.bulk_string.value, arrays as
+    [a, b], null bulk strings as None."""
+    name = f.get("name")
+    if name == "resp.bulk_string":
+        v = [c for c in f.findall("field") if c.get("name") == "resp.bulk_string.value"]
+        if not v:
+            length = show(f, "resp.bulk_string.length")
+            return "" if length == "0" else None
+        return (hexbytes(v[0]) or b"").decode("utf-8", "replace")
+    if name == "resp.array":
+        return [resp_text(c) for c in f.findall("field") if c.get("name") != "resp.array.length"]
+    if name in ("resp.string", "resp.error", "resp.integer"):
+        return f.get("show")
+    return None
+
+
+RESP_KIND = {"resp.string": "simple string", "resp.error": "error", "resp.integer": "integer",
+             "resp.bulk_string": "bulk string", "resp.array": "array"}
+
+
+def facts_redis(ctx):
+    """Redis (RESP): pairs by order within the connection (replies come in command order;
+    pipelined commands, several per segment, are split by tshark into top-level values).
+    tshark 4.0 knows only RESP2 types: a RESP3 reply (map %, set ~, null _, double ,, ...)
+    shows up as "resp.fragment" followed by its flattened elements. A segment from the server
+    that contains a fragment is therefore taken as one reply (each RESP3 reply in our pcaps
+    is one segment), with reply_type "resp3 X" where X is the reply's first byte (read from
+    the frame, since tshark has no field for it) and tshark_decoded=false."""
+    records = []
+    for _, pdus in by_stream(ctx, pdus_of(ctx, "resp")).items():
+        queue = collections.deque()
+        for pdu in pdus:
+            d = direction(ctx, pdu)
+            children = [c for c in pdu.elem.findall("field")]
+            if d == "c2s":
+                for c in children:
+                    if c.get("name") != "resp.array":
+                        queue.append((pdu, {"method": None, "resource": None, "args": [],
+                                            "tshark_decoded": False}))
+                        continue
+                    argv = [a if a is not None else "" for a in resp_text(c)]
+                    queue.append((pdu, {"method": argv[0].upper() if argv else None,
+                                        "resource": " ".join(argv), "args": argv[1:],
+                                        "key": argv[1] if len(argv) > 1 else None,
+                                        "tshark_decoded": True}))
+                continue
+            if any(c.get("name") == "resp.fragment" for c in children):
+                pos = int(children[0].get("pos"))
+                off = pdu.pkt.payload_off
+                first = pdu.pkt.payload[pos - off:pos - off + 1] if off is not None else b""
+                replies = [("resp3 " + first.decode("latin-1"), None, None, False)]
+            else:
+                replies = []
+                for c in children:
+                    kind = RESP_KIND.get(c.get("name"), c.get("name"))
+                    value = resp_text(c)
+                    if kind == "bulk string" and value is None:
+                        kind = "null bulk string"
+                    replies.append((kind, value, value if kind == "error" else None, True))
+            for kind, value, err, decoded in replies:
+                if not queue:
+                    records.append(record(ctx, None, pdu, None, method=None, resource=None,
+                                          status=err, error=err is not None, reply_type=kind,
+                                          reply=value, tshark_decoded=decoded))
+                    continue
+                req, f = queue.popleft()
+                f = dict(f)
+                f["tshark_decoded"] = f["tshark_decoded"] and decoded
+                records.append(record(ctx, req, pdu, "order", **f, status=err,
+                                      error=err is not None, reply_type=kind, reply=value))
+        for req, f in queue:
+            records.append(record(ctx, req, None, None, **f, status=None, error=False,
+                                  reply_type=None, reply=None))
+    return records
+
+
 # ---------------------------------------------------------------- driver
 
 EXTRACTORS = {
@@ -751,6 +834,7 @@ EXTRACTORS = {
     "dns": (["dns"], facts_dns),
     "mysql": (["mysql"], facts_mysql),
     "postgresql": (["pgsql"], facts_postgresql),
+    "redis": (["resp"], facts_redis),
 }
 
 FIELD_NOTES = {
@@ -776,6 +860,10 @@ FIELD_NOTES = {
                   "status=pgsql.code (SQLSTATE of the first ErrorResponse) "
                   "error_severity=pgsql.severity error_message=pgsql.message "
                   "command_tags=pgsql.tag; startup resource from pgsql.parameter_name/value",
+    "redis": "command = top-level resp.array of the client, its resp.bulk_string.value items "
+             "(method = first, upper-cased; resource = the whole command line; key = second) "
+             "reply = top-level resp.string/resp.error/resp.integer/resp.bulk_string/resp.array "
+             "of the server; status = the resp.error text",
 }
 
 
