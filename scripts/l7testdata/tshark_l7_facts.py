@@ -826,6 +826,63 @@ def facts_redis(ctx):
     return records
 
 
+# ---------------------------------------------------------------- Kafka
+
+
+def facts_kafka(ctx):
+    """Kafka: pairs with tshark's kafka.request_frame (tshark matches the correlation id within
+    the connection; checked here). method = kafka.api_key name, resource = the topic names of
+    the request (in order, unique), status = the first non-zero kafka.error of the response
+    (0 when none); error_codes lists every kafka.error of the response (top level and per
+    partition)."""
+    records, reqs, answered = [], {}, set()
+    pdus = pdus_of(ctx, "kafka")
+    for pdu in pdus:
+        if direction(ctx, pdu) == "c2s":
+            reqs.setdefault(pdu.frame, []).append(pdu)
+
+    def req_facts(q):
+        e = q.elem
+        topics = list(dict.fromkeys(shows(e, "kafka.topic_name")))
+        hk, hv = shows(e, "kafka.header_key"), shows(e, "kafka.header_value")
+        return {"method": first_label(e, "kafka.api_key"),
+                "api_key": int(show(e, "kafka.api_key")),
+                "api_version": int(show(e, "kafka.api_version")),
+                "correlation_id": int(show(e, "kafka.correlation_id")),
+                "client_id": show(e, "kafka.client_id"),
+                "group_id": show(e, "kafka.consumer_group"),
+                "resource": ",".join(topics) if topics else None, "topics": topics,
+                "record_headers": [[k, v] for k, v in zip(hk, hv)]}
+
+    for pdu in pdus:
+        if direction(ctx, pdu) != "s2c":
+            continue
+        e = pdu.elem
+        codes = [int(x) for x in shows(e, "kafka.error")]
+        status = next((c for c in codes if c != 0), 0)
+        rf = show(e, "kafka.request_frame")
+        cid = show(e, "kafka.correlation_id")
+        cands = [q for q in reqs.get(int(rf), []) if show(q.elem, "kafka.correlation_id") == cid
+                 and q.pkt.stream == pdu.pkt.stream] if rf else []
+        resp = {"status": status, "error": status != 0, "error_codes": codes,
+                "error_name": next((label(f) for f in fields(e, "kafka.error")
+                                    if f.get("show") != "0"), None),
+                "response_topics": list(dict.fromkeys(shows(e, "kafka.topic_name")))}
+        if not cands:
+            records.append(record(ctx, None, pdu, None, method=first_label(e, "kafka.api_key"),
+                                  resource=None, correlation_id=int(cid), **resp))
+            continue
+        q = cands[0]
+        answered.add(id(q))
+        records.append(record(ctx, q, pdu, "tshark", **req_facts(q), **resp))
+    for pdu in pdus:
+        if direction(ctx, pdu) == "c2s" and id(pdu) not in answered:
+            records.append(record(ctx, pdu, None, None, **req_facts(pdu), status=None,
+                                  error=False, error_codes=[], error_name=None,
+                                  response_topics=[]))
+    return records
+
+
 # ---------------------------------------------------------------- driver
 
 EXTRACTORS = {
@@ -835,6 +892,7 @@ EXTRACTORS = {
     "mysql": (["mysql"], facts_mysql),
     "postgresql": (["pgsql"], facts_postgresql),
     "redis": (["resp"], facts_redis),
+    "kafka": (["kafka"], facts_kafka),
 }
 
 FIELD_NOTES = {
@@ -864,6 +922,12 @@ FIELD_NOTES = {
              "(method = first, upper-cased; resource = the whole command line; key = second) "
              "reply = top-level resp.string/resp.error/resp.integer/resp.bulk_string/resp.array "
              "of the server; status = the resp.error text",
+    "kafka": "method=kafka.api_key (value name) api_version=kafka.api_version "
+             "correlation_id=kafka.correlation_id client_id=kafka.client_id "
+             "group_id=kafka.consumer_group resource/topics=kafka.topic_name "
+             "record_headers=kafka.header_key/kafka.header_value status/error_codes=kafka.error "
+             "pairing=kafka.request_frame (+ correlation id); server port = destination of the "
+             "SYNs (decoded with -d tcp.port==P,kafka)",
 }
 
 
