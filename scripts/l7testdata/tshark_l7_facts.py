@@ -883,6 +883,88 @@ def facts_kafka(ctx):
     return records
 
 
+# ---------------------------------------------------------------- MQTT
+
+# request packet type -> response packet type (MQTT 3.1.1 section 2.2.1 / 5.0 section 2.1.2)
+MQTT_RESPONSE = {1: 2, 8: 9, 10: 11, 12: 13, 6: 7}  # CONNECT, SUBSCRIBE, UNSUBSCRIBE, PINGREQ, PUBREL
+MQTT_CODE_FIELDS = ["mqtt.conack.val", "mqtt.connack.reason_code", "mqtt.suback.qos",
+                    "mqtt.suback.reason_code", "mqtt.unsuback.reason_code",
+                    "mqtt.puback.reason_code", "mqtt.pubrec.reason_code",
+                    "mqtt.pubcomp.reason_code"]
+
+
+def mqtt_error(mtype, code, version):
+    """CONNACK: any non-zero return/reason code; SUBACK: 0x80 (3.1.1 failure) or any MQTT 5
+    reason code >= 0x80; other acks (MQTT 5): reason code >= 0x80."""
+    if code is None:
+        return False
+    if mtype == 2:
+        return code != 0
+    return code >= 0x80
+
+
+def facts_mqtt(ctx):
+    """MQTT 3.1.1 and 5: a request and its response are matched within the connection:
+    CONNECT->CONNACK, PINGREQ->PINGRESP by order; SUBSCRIBE->SUBACK, UNSUBSCRIBE->UNSUBACK,
+    PUBLISH QoS 1->PUBACK, PUBLISH QoS 2->PUBREC, PUBREL->PUBCOMP by packet identifier and
+    opposite direction (the broker's PUBLISH to a subscriber is a request from the server,
+    request_direction "s2c"). PUBLISH QoS 0 and DISCONNECT have no response. status = the
+    response's return/reason code (number), status_name = its name."""
+    records = []
+    for _, pdus in by_stream(ctx, pdus_of(ctx, "mqtt")).items():
+        version, pending = None, []
+        for pdu in pdus:
+            e, d = pdu.elem, direction(ctx, pdu)
+            mtype = int(show(e, "mqtt.msgtype"))
+            if show(e, "mqtt.ver") is not None:
+                version = int(show(e, "mqtt.ver"))
+            msgid = show(e, "mqtt.msgid")
+            qos = int(show(e, "mqtt.qos")) if show(e, "mqtt.qos") is not None else None
+            code_f = next((f for n in MQTT_CODE_FIELDS for f in fields(e, n)), None)
+            # A response?
+            match = None
+            for i, (rq, rf, want_type, want_id) in enumerate(pending):
+                if want_type == mtype and (want_id is None or want_id == msgid) and \
+                        direction(ctx, rq) != d:
+                    match = i
+                    break
+            if match is not None:
+                rq, rf, _, _ = pending.pop(match)
+                code = int(code_f.get("show")) if code_f is not None else None
+                rf.update(status=code, status_name=label(code_f) if code_f is not None else None,
+                          error=mqtt_error(mtype, code, version),
+                          response_type=label(fields(e, "mqtt.msgtype")[0]),
+                          session_present=show(e, "mqtt.conack.flags.sp"))
+                records.append(record(ctx, rq, pdu, "packet id" if msgid else "order", **rf))
+                continue
+            topics = shows(e, "mqtt.topic")
+            f = {"method": label(fields(e, "mqtt.msgtype")[0]), "packet_type": mtype,
+                 "request_direction": d, "version": version, "qos": qos,
+                 "packet_id": int(msgid) if msgid else None,
+                 "resource": ",".join(topics) if topics else None,
+                 "client_id": show(e, "mqtt.clientid"), "username": show(e, "mqtt.username"),
+                 "keepalive": int(show(e, "mqtt.kalive")) if show(e, "mqtt.kalive") else None,
+                 "user_properties": [[k, v] for k, v in zip(shows(e, "mqtt.prop_key"),
+                                                             shows(e, "mqtt.prop_value"))],
+                 "status": None, "status_name": None, "error": False, "response_type": None,
+                 "no_response_expected": False}
+            if mtype == 3 and qos in (1, 2):
+                pending.append((pdu, f, 4 if qos == 1 else 5, msgid))
+            elif mtype in MQTT_RESPONSE:
+                pending.append((pdu, f, MQTT_RESPONSE[mtype],
+                                msgid if mtype in (6, 8, 10) else None))
+            else:
+                # PUBLISH QoS 0, DISCONNECT, or an ack without a request in the capture.
+                f["no_response_expected"] = mtype in (3, 14)
+                if mtype in (3, 14):
+                    records.append(record(ctx, pdu, None, None, **f))
+                else:
+                    records.append(record(ctx, None, pdu, None, **f))
+        for rq, rf, _, _ in pending:
+            records.append(record(ctx, rq, None, None, **rf))
+    return records
+
+
 # ---------------------------------------------------------------- driver
 
 EXTRACTORS = {
@@ -893,6 +975,7 @@ EXTRACTORS = {
     "postgresql": (["pgsql"], facts_postgresql),
     "redis": (["resp"], facts_redis),
     "kafka": (["kafka"], facts_kafka),
+    "mqtt": (["mqtt"], facts_mqtt),
 }
 
 FIELD_NOTES = {
@@ -928,6 +1011,12 @@ FIELD_NOTES = {
              "record_headers=kafka.header_key/kafka.header_value status/error_codes=kafka.error "
              "pairing=kafka.request_frame (+ correlation id); server port = destination of the "
              "SYNs (decoded with -d tcp.port==P,kafka)",
+    "mqtt": "method=mqtt.msgtype (value name; packet_type = number) resource=mqtt.topic "
+            "(PUBLISH topic, SUBSCRIBE/UNSUBSCRIBE filters) packet_id=mqtt.msgid qos=mqtt.qos "
+            "version=mqtt.ver of the connection's CONNECT client_id=mqtt.clientid "
+            "user_properties=mqtt.prop_key/mqtt.prop_value status=mqtt.conack.val (3.1.1) or "
+            "mqtt.connack.reason_code/suback.qos/suback.reason_code/unsuback.reason_code/"
+            "puback.reason_code/pubrec.reason_code/pubcomp.reason_code",
 }
 
 
