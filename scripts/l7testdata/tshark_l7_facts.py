@@ -965,6 +965,162 @@ def facts_mqtt(ctx):
     return records
 
 
+# ---------------------------------------------------------------- Memcached
+
+MC_STORAGE = {"set", "add", "replace", "append", "prepend", "cas"}
+
+
+class ByteStream:
+    """One direction of a TCP connection: the payload bytes (tcp.payload / tcp.segment_data
+    from tshark) in frame order, remembering which frame carried each byte."""
+
+    def __init__(self):
+        self.data = bytearray()
+        self.frames = []  # frame of each byte
+        self.pos = 0
+
+    def add(self, frame, payload):
+        self.data += payload
+        self.frames += [frame] * len(payload)
+
+    def line(self):
+        end = self.data.find(b"\r\n", self.pos)
+        if end < 0:
+            return None
+        start, self.pos = self.pos, end + 2
+        return start, bytes(self.data[start:end])
+
+    def skip(self, n):
+        self.pos = min(self.pos + n, len(self.data))
+
+
+def mc_text_messages(stream, is_request):
+    """Splits one direction of the text protocol into messages: (first frame, last frame,
+    first line, data lines)."""
+    out = []
+    while True:
+        got = stream.line()
+        if got is None:
+            return out
+        start, line = got
+        values = []
+        tokens = line.decode("latin-1").split()
+        if is_request and tokens and tokens[0] in MC_STORAGE and len(tokens) >= 5:
+            try:
+                stream.skip(int(tokens[4]) + 2)  # the data block (memcached reads exactly this)
+            except ValueError:
+                pass
+        elif not is_request and line.startswith(b"VALUE "):
+            while True:
+                try:
+                    stream.skip(int(line.split()[3]) + 2)
+                except (ValueError, IndexError):
+                    break
+                values.append(tokens[1] if len(tokens) > 1 else None)
+                got = stream.line()
+                if got is None:
+                    break
+                line = got[1]
+                tokens = line.decode("latin-1").split()
+                if line == b"END" or not line.startswith(b"VALUE "):
+                    break
+            line = b"END" if line == b"END" else line
+        end = max(stream.pos - 1, start)
+        out.append((stream.frames[start], stream.frames[min(end, len(stream.frames) - 1)],
+                    bytes(stream.data[start:stream.data.find(b"\r\n", start)]).decode(
+                        "latin-1"), values, line.decode("latin-1")))
+
+
+def mc_error(status_line):
+    return status_line.split(" ")[0] in ("ERROR", "CLIENT_ERROR", "SERVER_ERROR")
+
+
+def facts_memcached(ctx):
+    """Memcached. Binary protocol (magic 0x80/0x81): tshark decodes every message; pairs by
+    opaque and order within the connection (checked), status = memcache.status.
+    Text protocol: tshark 4.0 decodes at most one command per frame and leaves unknown
+    commands and ERROR/CLIENT_ERROR/SERVER_ERROR lines undecoded ("Continuation"), so the
+    script splits each direction's TCP payload bytes (as tshark gives them) into command lines
+    (+ data blocks of storage commands, exactly as memcached reads them) and reply lines
+    (VALUE blocks up to END), pairs them by order, skipping "noreply" commands and quit (no
+    reply). Where tshark decoded a message in the frame it starts in, its memcache.command /
+    memcache.key / memcache.response are given as tshark_* for comparison."""
+    records = []
+    # Binary messages straight from tshark.
+    for _, pdus in by_stream(ctx, pdus_of(ctx, "memcache")).items():
+        binary = [p for p in pdus if show(p.elem, "memcache.magic") is not None]
+        queue = collections.deque()
+        for pdu in binary:
+            e = pdu.elem
+            f = {"protocol": "binary", "method": first_label(e, "memcache.opcode"),
+                 "opcode": int(show(e, "memcache.opcode")),
+                 "resource": show(e, "memcache.key"), "opaque": int(show(e, "memcache.opaque"))}
+            if show(e, "memcache.magic") == "128":
+                queue.append((pdu, f))
+                continue
+            st = fields(e, "memcache.status")
+            resp = {"status": int(st[0].get("show")) if st else None,
+                    "status_name": label(st[0]) if st else None}
+            resp["error"] = bool(resp["status"])
+            if queue and queue[0][1]["opaque"] == f["opaque"]:
+                req, rf = queue.popleft()
+                records.append(record(ctx, req, pdu, "opaque", **rf, **resp))
+            else:
+                records.append(record(ctx, None, pdu, None, **f, **resp))
+        for req, rf in queue:
+            records.append(record(ctx, req, None, None, **rf, status=None, status_name=None,
+                                  error=False))
+    # Text messages from the TCP payload bytes.
+    streams = collections.OrderedDict()
+    tshark_at = {}
+    for p in ctx.packets:
+        if p.transport != "tcp" or not p.payload:
+            continue
+        if any(show(pdu.elem, "memcache.magic") is not None for _, pdu in p.pdus):
+            continue
+        stream, _, _, d = ctx.endpoints(p)
+        st = streams.setdefault(stream, {"c2s": ByteStream(), "s2c": ByteStream(), "pkt": {}})
+        st[d].add(p.number, p.payload)
+        st["pkt"][p.number] = p
+        for _, pdu in p.pdus:
+            tshark_at[p.number] = {"tshark_command": show(pdu.elem, "memcache.command"),
+                                   "tshark_key": show(pdu.elem, "memcache.key"),
+                                   "tshark_response": show(pdu.elem, "memcache.response")}
+    for stream, st in streams.items():
+        reqs = mc_text_messages(st["c2s"], True)
+        resps = collections.deque(mc_text_messages(st["s2c"], False))
+
+        def mkpdu(first, last):
+            pdu = Pdu(st["pkt"][last], None, first)
+            return pdu
+
+        for first, last, line, _, _ in reqs:
+            tokens = line.split()
+            cmd = tokens[0] if tokens else ""
+            noreply = cmd == "quit" or (tokens[-1] == "noreply" if tokens else False)
+            f = {"protocol": "text", "method": cmd, "resource": line,
+                 "keys": tokens[1:] if cmd in ("get", "gets", "gat", "gats") else tokens[1:2],
+                 "no_response_expected": noreply,
+                 **{k: v for k, v in tshark_at.pop(first, {}).items() if k != "tshark_response"}}
+            f.setdefault("tshark_command", None)
+            f.setdefault("tshark_key", None)
+            if noreply or not resps:
+                records.append(record(ctx, mkpdu(first, last), None, None, **f, status=None,
+                                      error=False, values=[], tshark_response=None))
+                continue
+            rfirst, rlast, rline, values, final = resps.popleft()
+            status = rline if not values else "END"
+            records.append(record(ctx, mkpdu(first, last), mkpdu(rfirst, rlast), "order", **f,
+                                  status=status, error=mc_error(status), values=values,
+                                  tshark_response=tshark_at.pop(rfirst, {}).get(
+                                      "tshark_response")))
+        for rfirst, rlast, rline, values, _ in resps:
+            records.append(record(ctx, None, mkpdu(rfirst, rlast), None, protocol="text",
+                                  method=None, resource=None, status=rline,
+                                  error=mc_error(rline), values=values))
+    return records
+
+
 # ---------------------------------------------------------------- driver
 
 EXTRACTORS = {
@@ -976,6 +1132,7 @@ EXTRACTORS = {
     "redis": (["resp"], facts_redis),
     "kafka": (["kafka"], facts_kafka),
     "mqtt": (["mqtt"], facts_mqtt),
+    "memcached": (["memcache"], facts_memcached),
 }
 
 FIELD_NOTES = {
@@ -1017,6 +1174,11 @@ FIELD_NOTES = {
             "user_properties=mqtt.prop_key/mqtt.prop_value status=mqtt.conack.val (3.1.1) or "
             "mqtt.connack.reason_code/suback.qos/suback.reason_code/unsuback.reason_code/"
             "puback.reason_code/pubrec.reason_code/pubcomp.reason_code",
+    "memcached": "binary: method=memcache.opcode (value name) resource=memcache.key "
+                 "opaque=memcache.opaque status=memcache.status (number; status_name its name); "
+                 "text: command/reply lines split from tcp.payload bytes (see the extractor), "
+                 "tshark_command/tshark_key/tshark_response = memcache.command/memcache.key/"
+                 "memcache.response of the frame the message starts in, where tshark decoded it",
 }
 
 
