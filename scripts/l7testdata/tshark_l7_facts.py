@@ -1121,6 +1121,88 @@ def facts_memcached(ctx):
     return records
 
 
+# ---------------------------------------------------------------- TLS
+
+
+def tls_handshakes(elem):
+    """(type number, handshake element) of every handshake message in a tls item."""
+    out = []
+    for f in elem.iter("field"):
+        if f.get("name") == "tls.handshake":
+            t = [c for c in f.findall("field") if c.get("name") == "tls.handshake.type"]
+            if t:
+                out.append((int(t[0].get("show")), f))
+    return out
+
+
+def version_name(f):
+    return label(f) if f is not None else None
+
+
+def facts_tls(ctx):
+    """TLS handshake: request = the client's ClientHello, response = the server's first
+    ServerHello or Alert after it, paired by order within the connection. method = handshake
+    type name, resource = SNI. The server's ALPN choice is visible only in TLS 1.2 (TLS 1.3
+    sends it in the encrypted EncryptedExtensions); the certificate validity likewise."""
+    records = []
+    for _, pdus in by_stream(ctx, pdus_of(ctx, "tls")).items():
+        cur = None
+        for pdu in pdus:
+            e, d = pdu.elem, direction(ctx, pdu)
+            hs = tls_handshakes(e)
+            if d == "c2s":
+                for t, h in hs:
+                    if t != 1:
+                        continue
+                    if cur is not None:
+                        records.append(record(ctx, cur[0], None, None, **cur[1]))
+                    sv = fields(h, "tls.handshake.extensions.supported_version")
+                    cur = (pdu, {
+                        "method": label(fields(h, "tls.handshake.type")[0]),
+                        "resource": show(h, "tls.handshake.extensions_server_name"),
+                        "sni": show(h, "tls.handshake.extensions_server_name"),
+                        "alpn_offered": shows(h, "tls.handshake.extensions_alpn_str"),
+                        "client_version": version_name(fields(h, "tls.handshake.version")[0]),
+                        "client_supported_versions": [label(x) for x in sv],
+                        "client_cipher_suites": len(fields(h, "tls.handshake.ciphersuite")),
+                        "record_version": version_name(
+                            (fields(e, "tls.record.version") or [None])[0])})
+                continue
+            if cur is None:
+                continue
+            alert = fields(e, "tls.alert_message.desc")
+            server_hello = next((h for t, h in hs if t == 2), None)
+            if server_hello is None and not alert:
+                continue
+            f = dict(cur[1])
+            if server_hello is not None:
+                sv = fields(server_hello, "tls.handshake.extensions.supported_version")
+                cs = fields(server_hello, "tls.handshake.ciphersuite")
+                nb = [show(x, "x509af.utcTime") for x in fields(e, "x509af.notBefore")]
+                na = [show(x, "x509af.utcTime") for x in fields(e, "x509af.notAfter")]
+                f.update(response_type=label(fields(server_hello, "tls.handshake.type")[0]),
+                         version=label(sv[0]) if sv else version_name(
+                             fields(server_hello, "tls.handshake.version")[0]),
+                         cipher_suite=label(cs[0]) if cs else None,
+                         cipher_suite_id=cs[0].get("show") if cs else None,
+                         alpn_selected=show(server_hello, "tls.handshake.extensions_alpn_str"),
+                         server_handshake_messages=[label(fields(h, "tls.handshake.type")[0])
+                                                    for _, h in hs],
+                         certificate_not_before=nb[0] if nb else None,
+                         certificate_not_after=na[0] if na else None,
+                         status=None, alert=None, error=False)
+            else:
+                f.update(response_type="Alert", version=None, cipher_suite=None,
+                         cipher_suite_id=None, alpn_selected=None, server_handshake_messages=[],
+                         certificate_not_before=None, certificate_not_after=None,
+                         status=int(alert[0].get("show")), alert=label(alert[0]), error=True)
+            records.append(record(ctx, cur[0], pdu, "order", **f))
+            cur = None
+        if cur is not None:
+            records.append(record(ctx, cur[0], None, None, **cur[1]))
+    return records
+
+
 # ---------------------------------------------------------------- driver
 
 EXTRACTORS = {
@@ -1133,6 +1215,7 @@ EXTRACTORS = {
     "kafka": (["kafka"], facts_kafka),
     "mqtt": (["mqtt"], facts_mqtt),
     "memcached": (["memcache"], facts_memcached),
+    "tls": (["tls"], facts_tls),
 }
 
 FIELD_NOTES = {
@@ -1179,6 +1262,14 @@ FIELD_NOTES = {
                  "text: command/reply lines split from tcp.payload bytes (see the extractor), "
                  "tshark_command/tshark_key/tshark_response = memcache.command/memcache.key/"
                  "memcache.response of the frame the message starts in, where tshark decoded it",
+    "tls": "method=tls.handshake.type (value name) resource/sni=tls.handshake.extensions_server_name "
+           "alpn_offered/alpn_selected=tls.handshake.extensions_alpn_str "
+           "client_version/version=tls.handshake.version, or tls.handshake.extensions."
+           "supported_version of the ServerHello when present (TLS 1.3) "
+           "client_supported_versions=tls.handshake.extensions.supported_version "
+           "cipher_suite=tls.handshake.ciphersuite of the ServerHello "
+           "certificate_not_before/after=x509af.notBefore/notAfter utcTime "
+           "status/alert=tls.alert_message.desc",
 }
 
 
