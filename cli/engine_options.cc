@@ -13,10 +13,11 @@ namespace flowscope::cli {
 
 void AddEngineOptions(CLI::App* cmd, EngineOptions* o) {
   cmd->add_option("--output", o->output,
-                  "what to print: l4 (flow_log.l4_flow_log rows), network "
+                  "what to print: l4 (flow_log.l4_flow_log rows), l7 (flow_log.l7_flow_log: "
+                  "request logs), network "
                   "(flow_metrics.network: per ip, server port, protocol, role), network-map "
                   "(flow_metrics.network_map: per client→server path), none (summary only)")
-      ->check(CLI::IsMember({"l4", "network", "network-map", "none"}))
+      ->check(CLI::IsMember({"l4", "l7", "network", "network-map", "none"}))
       ->capture_default_str();
   cmd->add_option("--format", o->format,
                   "jsonl: one JSON object per row, column names as in the tables; table: aligned "
@@ -64,6 +65,8 @@ absl::StatusOr<ResolvedOptions> Resolve(const EngineOptions& o) {
   ResolvedOptions r;
   if (o.output == "l4") {
     r.kind = OutputKind::kL4;
+  } else if (o.output == "l7") {
+    r.kind = OutputKind::kL7;
   } else if (o.output == "network") {
     r.kind = OutputKind::kNetwork;
   } else if (o.output == "network-map") {
@@ -72,7 +75,7 @@ absl::StatusOr<ResolvedOptions> Resolve(const EngineOptions& o) {
     r.kind = OutputKind::kNone;
   } else {
     return absl::InvalidArgumentError(absl::StrCat(
-        "--output ", o.output, " is not one of l4, network, network-map, none"));
+        "--output ", o.output, " is not one of l4, l7, network, network-map, none"));
   }
   if (o.format == "jsonl") {
     r.format = Format::kJsonl;
@@ -143,6 +146,7 @@ double AvgUs(const DelayStat& d) { return d.count ? static_cast<double>(d.sum) /
 constexpr char kL4Header[] =
     "%-15s  %-45s  %-5s  %-22s  %8s %8s  %10s %10s  %10s  %4s %4s %4s";
 constexpr char kNetHeader[] = "%-19s  %-39s  %5s  %-5s  %-6s  %8s %8s  %10s %10s  %5s %5s  %9s  %4s";
+constexpr char kL7Header[] = "%-15s  %-45s  %-10s  %-12s  %-40s  %-12s  %6s  %10s";
 constexpr char kMapHeader[] = "%-19s  %-39s  %-45s  %-5s  %8s %8s  %10s %10s  %5s %5s  %9s  %4s";
 
 }  // namespace
@@ -163,6 +167,10 @@ void RecordWriter::MaybeHeader() {
     case OutputKind::kNetworkMap:
       h = absl::StrFormat(kMapHeader, "time", "client", "server", "proto", "pkt_tx", "pkt_rx",
                           "byte_tx", "byte_rx", "new", "close", "avg_rtt", "rtx");
+      break;
+    case OutputKind::kL7:
+      h = absl::StrFormat(kL7Header, "start", "client -> server", "protocol", "request",
+                          "resource", "status", "code", "latency_us");
       break;
     case OutputKind::kNone:
       return;
@@ -220,6 +228,26 @@ void RecordWriter::OnNetworkMap(const NetworkMapRow& r) {
       absl::StrFormat("%.1f", AvgUs(m.rtt)), absl::StrCat(m.retrans_tx + m.retrans_rx)));
 }
 
+void RecordWriter::OnL7Log(const L7FlowLog& r) {
+  if (options_.kind != OutputKind::kL7) return;
+  if (options_.format == Format::kJsonl) {
+    WriteLine(ToJson(r));
+    return;
+  }
+  MaybeHeader();
+  std::string resource = r.request_resource.substr(0, 40);
+  for (char& c : resource) {
+    if (static_cast<unsigned char>(c) < 0x20) c = ' ';
+  }
+  WriteLine(absl::StrFormat(
+      kL7Header, TimeOfDay(r.start_time / 1000000, r.start_time % 1000000, true),
+      absl::StrCat(Endpoint(r.ip_0, r.client_port), " -> ", Endpoint(r.ip_1, r.server_port)),
+      std::string(L7ProtocolName(r.l7_protocol)), r.request_type.substr(0, 12), resource,
+      std::string(L7ResponseStatusName(r.response_status)),
+      r.has_response_code ? absl::StrCat(r.response_code) : std::string("-"),
+      absl::StrCat(r.response_duration)));
+}
+
 std::string FormatSummary(const std::string& what, const agent::PipelineStats& s, uint64_t rows,
                           double seconds) {
   const auto& d = s.decode;
@@ -241,6 +269,16 @@ std::string FormatSummary(const std::string& what, const agent::PipelineStats& s
                         f.flows_created, f.flows_closed, f.evicted, f.flow_logs);
   absl::StrAppendFormat(&out, "  metrics  %d rows at 1s, %d rows at 1m\n", s.metrics.rows_1s,
                         s.metrics.rows_1m);
+  const auto& l = s.l7;
+  absl::StrAppendFormat(&out,
+                        "  l7       %d flows recognised, %d unrecognised; %d requests, %d "
+                        "responses, %d request logs (%d timeouts, %d responses without request)\n",
+                        l.flows_inferred, l.flows_unknown, l.requests, l.responses, l.logs,
+                        l.timeouts, l.orphan_responses);
+  absl::StrAppendFormat(&out,
+                        "  l7 drops %d unparsable messages, %d resyncs, %d sequence gaps, %d "
+                        "payloads cut by the capture, %d bytes skipped\n",
+                        l.invalid, l.resyncs, l.gaps, l.truncated, l.skipped_bytes);
   absl::StrAppendFormat(&out,
                         "  drops    %d by the kernel, %d loopback duplicates skipped, %d unreadable "
                         "file records, %d late metric deltas\n",

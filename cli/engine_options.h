@@ -13,7 +13,7 @@
 
 namespace flowscope::cli {
 
-enum class OutputKind { kL4, kNetwork, kNetworkMap, kNone };
+enum class OutputKind { kL4, kL7, kNetwork, kNetworkMap, kNone };
 enum class Format { kJsonl, kTable };
 
 struct EngineOptions {
@@ -51,6 +51,7 @@ class RecordWriter : public agent::RecordSink {
   void OnL4FlowLog(const L4FlowLog& row) override;
   void OnNetwork(const NetworkRow& row) override;
   void OnNetworkMap(const NetworkMapRow& row) override;
+  void OnL7Log(const L7FlowLog& row) override;
   void Flush();
   uint64_t rows() const { return rows_; }
 

@@ -131,6 +131,7 @@ struct alignas(64) Flow {
   NetworkMeter period;  // since the last flow log
   uint64_t total_packets[2] = {};
   uint64_t total_bytes[2] = {};
+  l7::FlowL7StatePtr l7;  // the L7 engine's state of this flow, created on the first payload
 };
 
 uint32_t UsOf(uint64_t ns) {
@@ -143,7 +144,8 @@ uint32_t UsOf(uint64_t ns) {
 
 class FlowMap::Impl {
  public:
-  Impl(const FlowMapConfig& config, FlowSink* sink) : config_(config), sink_(sink) {
+  Impl(const FlowMapConfig& config, FlowSink* sink, l7::L7Engine* l7)
+      : config_(config), sink_(sink), l7_(l7) {
     std::fill(std::begin(head_), std::end(head_), kNil);
     std::fill(std::begin(tail_), std::end(tail_), kNil);
     timeout_ns_[kEstablishedClass] = config.timeouts.established_ns;
@@ -181,8 +183,11 @@ class FlowMap::Impl {
   void UpdatePerf(Flow& f, int dir, const Packet& p, uint64_t now);
   CloseType CloseTypeOf(const Flow& f, bool end_of_input) const;
 
+  l7::FlowInfo L7Info(const Flow& f) const;
+
   FlowMapConfig config_;
   FlowSink* sink_;
+  l7::L7Engine* l7_;
   uint64_t timeout_ns_[kNumClasses];
   // The index holds flow numbers only (4 bytes a slot, so it stays in cache); hashing and
   // comparing go through the flow's own key, which lookups by FlowKey use directly.
@@ -398,6 +403,7 @@ void FlowMap::Impl::Report(Flow& f, CloseType close, uint64_t end_ns) {
   r.tcp_flags_bit_1 = f.flags[1];
   r.syn_seq = f.syn_seq;
   r.syn_ack_seq = f.synack_seq;
+  r.l7_protocol = static_cast<uint8_t>(l7::L7Engine::ProtocolOf(f.l7.get()));
   r.packet_tx = m.packet_tx;
   r.packet_rx = m.packet_rx;
   r.byte_tx = m.byte_tx;
@@ -446,8 +452,22 @@ void FlowMap::Impl::Report(Flow& f, CloseType close, uint64_t end_ns) {
   f.period_start_ns = end_ns;
 }
 
+l7::FlowInfo FlowMap::Impl::L7Info(const Flow& f) const {
+  l7::FlowInfo info;
+  info.flow_id = f.flow_id;
+  info.ip_0 = f.ip[0];
+  info.ip_1 = f.ip[1];
+  info.client_port = f.port[0];
+  info.server_port = f.port[1];
+  info.protocol = f.key.protocol;
+  info.agent_id = config_.agent_id;
+  info.capture_nic = config_.capture_nic;
+  return info;
+}
+
 void FlowMap::Impl::Close(uint32_t i, CloseType close, uint64_t now) {
   Flow& f = At(i);
+  if (f.l7 != nullptr) l7_->OnFlowEnd(&f.l7, L7Info(f), now);
   const uint32_t second = static_cast<uint32_t>(now / kNsPerSec);
   MarkDirty(i, f, second);
   f.sec.AddClose(close);
@@ -717,6 +737,11 @@ void FlowMap::Impl::OnPacket(const Packet& p) {
   }
   if (p.IsTcp() && p.has_l4) UpdateTcp(f, dir, p, now);
   if (p.has_l4) UpdatePerf(f, dir, p, now);
+  if (l7_ != nullptr && p.payload_cap_len > 0 && (p.IsTcp() || p.IsUdp()) && !p.is_fragment) {
+    l7_->OnPayload(&f.l7, L7Info(f), static_cast<l7::Direction>(dir), now, p.IsTcp(), p.seq,
+                   std::string_view(reinterpret_cast<const char*>(p.payload), p.payload_cap_len),
+                   p.payload_len);
+  }
   Touch(i);
 }
 
@@ -797,8 +822,8 @@ void FlowMap::Impl::Finish() {
   sink_->OnWatermark(std::numeric_limits<uint32_t>::max());
 }
 
-FlowMap::FlowMap(const FlowMapConfig& config, FlowSink* sink)
-    : impl_(std::make_unique<Impl>(config, sink)) {}
+FlowMap::FlowMap(const FlowMapConfig& config, FlowSink* sink, l7::L7Engine* l7)
+    : impl_(std::make_unique<Impl>(config, sink, l7)) {}
 FlowMap::~FlowMap() = default;
 void FlowMap::OnPacket(const Packet& p) { impl_->OnPacket(p); }
 void FlowMap::AdvanceTime(uint64_t now_ns) { impl_->AdvanceTime(now_ns); }

@@ -16,6 +16,7 @@
 #include <string>
 
 #include "agent/capture/packet.h"
+#include "agent/l7/engine.h"
 #include "common/records/l4_flow_log.h"
 #include "common/records/network_metrics.h"
 
@@ -76,7 +77,8 @@ class FlowSink {
 
 class FlowMap {
  public:
-  FlowMap(const FlowMapConfig& config, FlowSink* sink);
+  // `l7` (optional) receives the payloads of TCP and UDP flows and their ends.
+  FlowMap(const FlowMapConfig& config, FlowSink* sink, l7::L7Engine* l7 = nullptr);
   ~FlowMap();
   FlowMap(const FlowMap&) = delete;
   FlowMap& operator=(const FlowMap&) = delete;

@@ -47,6 +47,7 @@ struct TraceContext {
 // What a parser extracts from one message. The engine fills timestamps and sequence numbers.
 struct L7Message {
   bool is_request = true;
+  bool ignore = false;  // consumed bytes that carry no request or response (control frames)
   // Protocol of this message when a parser serves several (HTTP/2 vs gRPC); kUnknown = the
   // parser's own.
   L7Protocol protocol = L7Protocol::kUnknown;

@@ -3,22 +3,10 @@
 #include <string>
 #include <vector>
 
-#include "absl/strings/ascii.h"
-#include "absl/strings/escaping.h"
-#include "absl/strings/match.h"
-#include "absl/strings/str_split.h"
-#include "absl/strings/strip.h"
+#include "agent/l7/text.h"
 
 namespace flowscope::agent::l7 {
 namespace {
-
-bool IsHex(std::string_view s) {
-  if (s.empty()) return false;
-  for (char c : s) {
-    if (!absl::ascii_isxdigit(static_cast<unsigned char>(c))) return false;
-  }
-  return true;
-}
 
 // Applies the format of `header` (lower case) to `value`: the id it carries for the trace or
 // the span. Unknown header names are taken verbatim (custom headers).
@@ -35,7 +23,7 @@ bool Extract(std::string_view header, std::string_view value, bool want_trace, s
   } else if (header == "uber-trace-id") {
     ok = ParseUberTraceId(value, &trace, &span, &par);
   } else {
-    trace = span = std::string(absl::StripAsciiWhitespace(value));
+    trace = span = std::string(Trim(value));
     ok = !trace.empty();
   }
   if (!ok) return false;
@@ -48,22 +36,22 @@ bool Extract(std::string_view header, std::string_view value, bool want_trace, s
 
 bool ParseTraceparent(std::string_view v, std::string* trace_id, std::string* span_id) {
   // version "-" trace-id(32 hex) "-" parent-id(16 hex) "-" flags(2 hex)
-  std::vector<std::string_view> parts = absl::StrSplit(absl::StripAsciiWhitespace(v), '-');
+  std::vector<std::string_view> parts = Split(Trim(v), '-');
   if (parts.size() < 4 || parts[0].size() != 2 || parts[1].size() != 32 ||
       parts[2].size() != 16 || !IsHex(parts[1]) || !IsHex(parts[2])) {
     return false;
   }
-  *trace_id = absl::AsciiStrToLower(parts[1]);
-  *span_id = absl::AsciiStrToLower(parts[2]);
+  *trace_id = ToLower(parts[1]);
+  *span_id = ToLower(parts[2]);
   return true;
 }
 
 bool ParseSw8(std::string_view v, std::string* trace_id, std::string* span_id) {
   // sample "-" base64(trace id) "-" base64(segment id) "-" span id "-" base64(service) ...
-  std::vector<std::string_view> parts = absl::StrSplit(absl::StripAsciiWhitespace(v), '-');
+  std::vector<std::string_view> parts = Split(Trim(v), '-');
   if (parts.size() < 4) return false;
   std::string trace, segment;
-  if (!absl::Base64Unescape(parts[1], &trace) || !absl::Base64Unescape(parts[2], &segment) ||
+  if (!Base64Decode(parts[1], &trace) || !Base64Decode(parts[2], &segment) ||
       trace.empty()) {
     return false;
   }
@@ -75,36 +63,36 @@ bool ParseSw8(std::string_view v, std::string* trace_id, std::string* span_id) {
 bool ParseB3(std::string_view v, std::string* trace_id, std::string* span_id,
              std::string* parent_span_id) {
   // trace-id "-" span-id ["-" sampled ["-" parent-span-id]]; "0"/"1"/"d" alone is sampling only.
-  std::vector<std::string_view> parts = absl::StrSplit(absl::StripAsciiWhitespace(v), '-');
+  std::vector<std::string_view> parts = Split(Trim(v), '-');
   if (parts.size() < 2 || !IsHex(parts[0]) || !IsHex(parts[1])) return false;
-  *trace_id = absl::AsciiStrToLower(parts[0]);
-  *span_id = absl::AsciiStrToLower(parts[1]);
-  if (parts.size() >= 4 && IsHex(parts[3])) *parent_span_id = absl::AsciiStrToLower(parts[3]);
+  *trace_id = ToLower(parts[0]);
+  *span_id = ToLower(parts[1]);
+  if (parts.size() >= 4 && IsHex(parts[3])) *parent_span_id = ToLower(parts[3]);
   return true;
 }
 
 bool ParseUberTraceId(std::string_view v, std::string* trace_id, std::string* span_id,
                       std::string* parent_span_id) {
   // trace-id ":" span-id ":" parent-span-id ":" flags; ':' may arrive URL-encoded as %3A.
-  std::string s(absl::StripAsciiWhitespace(v));
+  std::string s(Trim(v));
   for (size_t at; (at = s.find("%3A")) != std::string::npos || (at = s.find("%3a")) != std::string::npos;) {
     s.replace(at, 3, ":");
   }
-  std::vector<std::string_view> parts = absl::StrSplit(s, ':');
+  std::vector<std::string_view> parts = Split(s, ':');
   if (parts.size() != 4 || !IsHex(parts[0]) || !IsHex(parts[1])) return false;
-  *trace_id = absl::AsciiStrToLower(parts[0]);
-  *span_id = absl::AsciiStrToLower(parts[1]);
-  if (IsHex(parts[2]) && parts[2] != "0") *parent_span_id = absl::AsciiStrToLower(parts[2]);
+  *trace_id = ToLower(parts[0]);
+  *span_id = ToLower(parts[1]);
+  if (IsHex(parts[2]) && parts[2] != "0") *parent_span_id = ToLower(parts[2]);
   return true;
 }
 
 void TraceHeaderCollector::Consider(Slot* slot, const std::vector<std::string>& names,
                                     std::string_view name, std::string_view value) {
   for (size_t i = 0; i < names.size() && i < slot->priority; ++i) {
-    if (absl::EqualsIgnoreCase(names[i], name)) {
+    if (EqualsIgnoreCase(names[i], name)) {
       slot->priority = i;
       slot->value = std::string(value);
-      slot->header = absl::AsciiStrToLower(name);
+      slot->header = ToLower(name);
       return;
     }
   }
@@ -115,8 +103,8 @@ void TraceHeaderCollector::Offer(std::string_view name, std::string_view value) 
   Consider(&span_, config_.span_id_headers, name, value);
   Consider(&x_request_id_, config_.x_request_id_headers, name, value);
   Consider(&proxy_client_, config_.proxy_client_headers, name, value);
-  if (absl::EqualsIgnoreCase(name, "x-b3-parentspanid") && IsHex(value)) {
-    parent_span_ = absl::AsciiStrToLower(value);
+  if (EqualsIgnoreCase(name, "x-b3-parentspanid") && IsHex(value)) {
+    parent_span_ = ToLower(value);
   }
 }
 
@@ -133,13 +121,13 @@ void TraceHeaderCollector::Finish(TraceContext* ctx) {
     ctx->parent_span_id = parent_span_;
   }
   if (!x_request_id_.value.empty()) {
-    ctx->x_request_id = std::string(absl::StripAsciiWhitespace(x_request_id_.value));
+    ctx->x_request_id = std::string(Trim(x_request_id_.value));
   }
   if (!proxy_client_.value.empty()) {
     // X-Forwarded-For: client, proxy1, proxy2: the first is the real client.
     std::string_view first = proxy_client_.value;
     first = first.substr(0, first.find(','));
-    ctx->http_proxy_client = std::string(absl::StripAsciiWhitespace(first));
+    ctx->http_proxy_client = std::string(Trim(first));
   }
 }
 

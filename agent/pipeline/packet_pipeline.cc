@@ -6,9 +6,10 @@ namespace flowscope::agent {
 
 // Routes the flow map's output: flow logs to the record sink, meter deltas and watermarks to
 // the aggregator.
-class PacketPipeline::Adapter final : public FlowSink {
+class PacketPipeline::Adapter final : public FlowSink, public l7::L7Sink {
  public:
   explicit Adapter(RecordSink* sink) : sink_(sink) {}
+  void OnL7Log(const L7FlowLog& row) override { sink_->OnL7Log(row); }
   void set_aggregator(NetworkAggregator* a) { aggregator_ = a; }
   void OnFlowLog(const L4FlowLog& log) override { sink_->OnL4FlowLog(log); }
   void OnMeterDelta(const FlowMeterDelta& d) override { aggregator_->Add(d); }
@@ -27,7 +28,8 @@ PacketPipeline::PacketPipeline(const PipelineConfig& config, RecordSink* sink)
       mc, [sink](const NetworkRow& r) { sink->OnNetwork(r); },
       [sink](const NetworkMapRow& r) { sink->OnNetworkMap(r); });
   adapter_->set_aggregator(aggregator_.get());
-  flow_map_ = std::make_unique<FlowMap>(config.flow, adapter_.get());
+  if (config.l7_enabled) l7_ = std::make_unique<l7::L7Engine>(config.l7, adapter_.get());
+  flow_map_ = std::make_unique<FlowMap>(config.flow, adapter_.get(), l7_.get());
 }
 
 PacketPipeline::~PacketPipeline() = default;
@@ -53,6 +55,7 @@ PipelineStats PacketPipeline::Stats() const {
   s.decode = decode_stats_;
   s.flow = flow_map_->stats();
   s.metrics = aggregator_->stats();
+  if (l7_) s.l7 = l7_->stats();
   return s;
 }
 

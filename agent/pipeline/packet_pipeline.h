@@ -11,6 +11,7 @@
 #include "agent/capture/decoder.h"
 #include "agent/capture/packet_source.h"
 #include "agent/flow/flow_map.h"
+#include "agent/l7/engine.h"
 #include "agent/metrics/network_aggregator.h"
 #include "common/records/l4_flow_log.h"
 #include "common/records/network_metrics.h"
@@ -24,12 +25,15 @@ class RecordSink {
   virtual void OnL4FlowLog(const L4FlowLog&) {}
   virtual void OnNetwork(const NetworkRow&) {}
   virtual void OnNetworkMap(const NetworkMapRow&) {}
+  virtual void OnL7Log(const L7FlowLog&) {}
 };
 
 struct PipelineConfig {
   DecoderConfig decoder;
   FlowMapConfig flow;
   AggregatorConfig metrics;
+  bool l7_enabled = true;  // request logs from payloads (protocol inference and parsing)
+  l7::L7Config l7;
 };
 
 struct PipelineStats {
@@ -37,6 +41,7 @@ struct PipelineStats {
   DecodeStats decode;
   FlowMapStats flow;
   AggregatorStats metrics;
+  l7::L7Stats l7;
 };
 
 class PacketPipeline {
@@ -57,6 +62,7 @@ class PacketPipeline {
   DecodeStats decode_stats_;
   std::unique_ptr<Adapter> adapter_;
   std::unique_ptr<NetworkAggregator> aggregator_;
+  std::unique_ptr<l7::L7Engine> l7_;
   std::unique_ptr<FlowMap> flow_map_;
 };
 
