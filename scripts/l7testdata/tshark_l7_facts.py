@@ -8,6 +8,9 @@ flowscope.
       decode-as mappings (-d) for our loopback ports and the extraction rules.
   tshark_l7_facts.py --protocol PROTO --print PCAP
       Prints the JSON instead of writing it.
+  tshark_l7_facts.py --doc docs/l7-testdata.md PCAP...
+      Rewrites the generated summary blocks (<!-- l7facts:NAME begin/end -->) of the doc from
+      the JSON files next to the pcaps.
 
 How it works: one `tshark -T pdml` pass per pcap (full dissection tree, every PDU of every
 frame in order), then per protocol: collect the messages tshark dissected, pair requests
@@ -1203,6 +1206,110 @@ def facts_tls(ctx):
     return records
 
 
+# ---------------------------------------------------------------- checks
+
+# Cross-check: the frames that a display filter selects (client-to-server PDUs of the
+# protocol) must be exactly the frames the requests were found in.
+REQUEST_FILTERS = {
+    "http": "http.request",
+    "dns": "dns.flags.response == 0",
+    "mysql": "mysql.command || mysql.user",
+    "kafka": "kafka && tcp.dstport == {port}",
+}
+
+# What each recording is meant to contain (scripts/record-l7-testdata's intent): exact or
+# minimum counts and (method, status) pairs that must be present (status None: no response
+# or a response without a status). A re-recording that
+# misses one fails instead of silently producing weaker test data.
+EXPECT = {
+    "http1_basic": {"pairs": 9, "errors": 3, "has": [("GET", "404"), ("GET", "500"),
+                                                      ("GET", "502"), ("HEAD", "200"),
+                                                      ("POST", "200")]},
+    "http1_pipeline": {"pairs": 3, "errors": 1, "has": [("GET", "404")]},
+    "http1_chunked_continue": {"pairs": 4, "has": [("GET", "200"), ("POST", "201")],
+                               "interim": 1},
+    "http1_upgrade": {"pairs": 1, "has": [("GET", "101")]},
+    "http1_trace_headers": {"pairs": 7, "errors": 0},
+    "http2_h2c": {"pairs": 8, "errors": 3, "has": [("GET", "404"), ("GET", "500"),
+                                                    ("GET", "502"), ("POST", "201")]},
+    "http2_upgrade": {"pairs": 2, "errors": 1, "has": [("GET", "200"), ("GET", "404")]},
+    "grpc": {"pairs": 4, "errors": 1, "has": [("POST", "200")]},
+    "dns_udp": {"pairs": 11, "errors": 4, "has": [("A", 0), ("AAAA", 0), ("MX", 0),
+                                                   ("TXT", 0), ("SRV", 0), ("A", 3), ("A", 5),
+                                                   ("A", 2)]},
+    "dns_tcp": {"pairs": 4, "errors": 1, "has": [("A", 3), ("SRV", 0)]},
+    "mysql_client": {"pairs": 18, "errors": 3, "has": [("Login", None), ("Use Database", None),
+                                                        ("Query", 1064), ("Query", 1146),
+                                                        ("Quit", None)]},
+    "mysql_stmt": {"pairs": 10, "errors": 1, "has": [("Prepare Statement", None),
+                                                      ("Execute Statement", None),
+                                                      ("Close Statement", None),
+                                                      ("Prepare Statement", 1146)]},
+    "pg_simple": {"pairs": 13, "errors": 3, "has": [("Simple query", "42P01"),
+                                                     ("Startup message", None)]},
+    "pg_extended": {"pairs": 18, "errors": 0, "has": [("Parse", None), ("Bind", None)]},
+    "redis_resp2": {"pairs": 16, "errors": 2},
+    "redis_pipeline": {"pairs": 42, "errors": 1},
+    "redis_resp3": {"pairs": 14, "errors": 1, "has": [("HELLO", None)]},
+    "kafka_mock": {"min_pairs": 25, "min_errors": 2,
+                   "has": [("ApiVersions", 0), ("Metadata", 0), ("Produce", 6), ("Produce", 0),
+                           ("FindCoordinator", 0), ("JoinGroup", 0), ("SyncGroup", 0),
+                           ("Heartbeat", 0), ("Fetch", 0), ("OffsetCommit", 0),
+                           ("LeaveGroup", 0)]},
+    "mqtt311": {"pairs": 16, "errors": 1, "has": [("Connect Command", 5), ("Ping Request", None),
+                                                   ("Subscribe Request", 2),
+                                                   ("Publish Release", None)]},
+    "mqtt5": {"pairs": 16, "errors": 1, "has": [("Connect Command", 135),
+                                                 ("Ping Request", None),
+                                                 ("Unsubscribe Request", 17)]},
+    "memcached_text": {"pairs": 23, "errors": 4, "has": [("get", "END"), ("bogus_command", "ERROR"),
+                                                          ("set", "CLIENT_ERROR bad data chunk")]},
+    "memcached_binary": {"pairs": 10, "errors": 2, "has": [("Get", 1), ("Unknown", 129)]},
+    "tls_curl_nginx": {"pairs": 3, "errors": 0},
+    "tls_openssl": {"pairs": 4, "errors": 1, "has": [("Client Hello", 70)]},
+}
+
+
+def check(proto, pcap, facts, ports, decode):
+    problems = []
+    name = os.path.splitext(os.path.basename(pcap))[0]
+    exp = EXPECT.get(name)
+    if exp is None:
+        problems.append(f"no expectations for {name} in EXPECT")
+        exp = {}
+    c = facts["counts"]
+    if "pairs" in exp and c["pairs"] != exp["pairs"]:
+        problems.append(f"{c['pairs']} pairs, expected {exp['pairs']}")
+    if "errors" in exp and c["errors"] != exp["errors"]:
+        problems.append(f"{c['errors']} errors, expected {exp['errors']}")
+    if c["pairs"] < exp.get("min_pairs", 0) or c["errors"] < exp.get("min_errors", 0):
+        problems.append(f"counts {c} below the minimum")
+    have = {(r["method"], r.get("status")) for r in facts["records"] if r["request"]}
+    for want in exp.get("has", []):
+        if want not in have:
+            problems.append(f"no {want[0]} request with status {want[1]!r}")
+    if "interim" in exp:
+        n = sum(len(r.get("interim_responses", [])) for r in facts["records"])
+        if n != exp["interim"]:
+            problems.append(f"{n} interim responses, expected {exp['interim']}")
+    flt = REQUEST_FILTERS.get(proto)
+    if flt:
+        frames = set()
+        for port in ports:
+            args = [x for d in decode for x in ("-d", d)]
+            out = run_tshark(pcap, args + ["-Y", flt.format(port=port), "-T", "fields", "-e",
+                                           "frame.number"]).decode()
+            frames |= {int(x) for x in out.split()}
+            if "{port}" not in flt:
+                break
+        got = {r["request"]["frame"] for r in facts["records"] if r["request"]}
+        if frames != got:
+            problems.append(f"-Y '{flt}' selects frames {sorted(frames)}, requests are in "
+                            f"{sorted(got)}")
+    if problems:
+        raise FactError(f"{pcap}: " + "; ".join(problems))
+
+
 # ---------------------------------------------------------------- driver
 
 EXTRACTORS = {
@@ -1307,7 +1414,7 @@ def derive(proto, pcap):
                                          not r["request"]),
         "errors": sum(1 for r in records if r.get("error")),
     }
-    return {
+    facts = {
         "generated_by": "scripts/l7testdata/tshark_l7_facts.py",
         "tshark": tshark_version(),
         "tshark_args": TSHARK_OPTS + [x for d in decode for x in ("-d", d)],
@@ -1320,14 +1427,74 @@ def derive(proto, pcap):
         "counts": counts,
         "records": records,
     }
+    check(proto, pcap, facts, ports, decode)
+    return facts
+
+
+def doc_block(pcap):
+    name = os.path.splitext(os.path.basename(pcap))[0]
+    with open(re.sub(r"\.pcap$", "", pcap) + ".json") as f:
+        facts = json.load(f)
+    c = facts["counts"]
+    kinds = collections.Counter()
+    for r in facts["records"]:
+        status = r.get("status")
+        if r["request"] is not None and r["response"] is None:
+            status = "no response" if r.get("no_response_expected") else "unanswered"
+        kinds[(r.get("method"), status)] += 1
+    lines = [
+        f"<!-- l7facts:{name} begin (generated by scripts/l7testdata/tshark_l7_facts.py) -->",
+        f"`{name}.pcap`: {os.path.getsize(pcap)} bytes, {c['frames']} frames, {c['streams']} "
+        f"connection{'s' if c['streams'] != 1 else ''}; {c['requests']} requests, "
+        f"{c['responses']} responses, {c['pairs']} pairs, {c['errors']} errors"
+        + (f", {c['no_response_expected']} without a response by design"
+           if c.get("no_response_expected") else "")
+        + (f", {c['unanswered_requests']} unanswered" if c["unanswered_requests"] else "") + ".",
+        "",
+        "| method | status | count |",
+        "|---|---|---|",
+    ]
+    for (method, status), n in kinds.items():
+        st = "–" if status is None else str(status).replace("|", "\\|")
+        if len(st) > 60:
+            st = st[:57] + "..."
+        lines.append(f"| {method} | {st} | {n} |")
+    lines.append(f"<!-- l7facts:{name} end -->")
+    return name, "\n".join(lines)
+
+
+def update_doc(doc, pcaps):
+    with open(doc) as f:
+        text = f.read()
+    for pcap in pcaps:
+        name, block = doc_block(pcap)
+        pattern = re.compile(rf"<!-- l7facts:{re.escape(name)} begin.*?<!-- l7facts:"
+                             rf"{re.escape(name)} end -->", re.S)
+        if not pattern.search(text):
+            raise FactError(f"{doc} has no l7facts block for {name}")
+        text = pattern.sub(lambda _: block, text)
+    text = re.sub(r"<!-- tshark-version -->.*?<!-- /tshark-version -->",
+                  f"<!-- tshark-version -->{tshark_version()}<!-- /tshark-version -->", text)
+    with open(doc, "w") as f:
+        f.write(text)
 
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--protocol", required=True, choices=sorted(PROTOCOLS))
+    p.add_argument("--protocol", choices=sorted(PROTOCOLS))
     p.add_argument("--print", action="store_true")
+    p.add_argument("--doc")
     p.add_argument("pcaps", nargs="+")
     args = p.parse_args()
+    if args.doc:
+        try:
+            update_doc(args.doc, args.pcaps)
+        except FactError as e:
+            print(f"tshark_l7_facts: {e}", file=sys.stderr)
+            sys.exit(1)
+        return
+    if not args.protocol:
+        p.error("--protocol is required")
     try:
         for pcap in args.pcaps:
             facts = derive(args.protocol, pcap)
@@ -1339,8 +1506,9 @@ def main():
             with open(dst, "w") as f:
                 f.write(out)
             c = facts["counts"]
-            print(f"tshark_l7_facts: {pcap}: {c['requests']} requests, {c['responses']} "
-                  f"responses, {c['pairs']} pairs, {c['errors']} errors -> {dst}")
+            print(f"tshark_l7_facts: {os.path.basename(pcap)}: {c['requests']} requests, "
+                  f"{c['responses']} responses, {c['pairs']} pairs, {c['errors']} errors -> "
+                  f"{os.path.basename(dst)}")
     except FactError as e:
         print(f"tshark_l7_facts: {e}", file=sys.stderr)
         sys.exit(1)
