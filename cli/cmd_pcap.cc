@@ -83,7 +83,7 @@ int RunPcap(const PcapArgs& args) {
 void RegisterPcapCommand(CLI::App& app, int* exit_code) {
   auto args = std::make_shared<PcapArgs>();
   CLI::App* cmd = app.add_subcommand(
-      "pcap", "Analyse a pcap/pcapng file offline: flow logs or network metrics as JSON lines "
+      "pcap", "Analyse a pcap/pcapng file offline: flow logs, request logs or metrics as JSON lines "
               "or a table, then a summary on stderr");
   cmd->add_option("FILE", args->file, "capture file (pcap or pcapng; any libpcap link type "
                                       "flowscope decodes: Ethernet, Linux cooked, raw IP)")
@@ -94,6 +94,8 @@ void RegisterPcapCommand(CLI::App& app, int* exit_code) {
       "  flowscope pcap trace.pcap                       # one JSON line per L4 flow log\n"
       "  flowscope pcap trace.pcap --format table        # the same, for reading\n"
       "  flowscope pcap trace.pcap --output network --interval 1s\n"
+      "  flowscope pcap trace.pcap --output l7 --format table   # request logs\n"
+      "  flowscope pcap trace.pcap --output application        # RED per endpoint\n"
       "Exit status: 0 on success, 1 if the file could not be read to its end (what was read "
       "is still reported), 2 on bad options.");
   cmd->callback([args, exit_code]() { *exit_code = RunPcap(*args); });

@@ -16,15 +16,18 @@ void AddEngineOptions(CLI::App* cmd, EngineOptions* o) {
                   "what to print: l4 (flow_log.l4_flow_log rows), l7 (flow_log.l7_flow_log: "
                   "request logs), network "
                   "(flow_metrics.network: per ip, server port, protocol, role), network-map "
-                  "(flow_metrics.network_map: per client→server path), none (summary only)")
-      ->check(CLI::IsMember({"l4", "l7", "network", "network-map", "none"}))
+                  "(flow_metrics.network_map: per client→server path), application "
+                  "(flow_metrics.application: RED per server endpoint), application-map (RED "
+                  "per client→server path), none (summary only)")
+      ->check(CLI::IsMember(
+          {"l4", "l7", "network", "network-map", "application", "application-map", "none"}))
       ->capture_default_str();
   cmd->add_option("--format", o->format,
                   "jsonl: one JSON object per row, column names as in the tables; table: aligned "
                   "columns for reading")
       ->check(CLI::IsMember({"jsonl", "table"}))
       ->capture_default_str();
-  cmd->add_option("--interval", o->interval, "metrics granularity for network outputs: 1s or 1m")
+  cmd->add_option("--interval", o->interval, "granularity of the network and application outputs: 1s or 1m")
       ->check(CLI::IsMember({"1s", "1m"}))
       ->capture_default_str();
   cmd->add_option("-o,--output-file", o->output_file, "write rows to FILE instead of stdout");
@@ -71,11 +74,15 @@ absl::StatusOr<ResolvedOptions> Resolve(const EngineOptions& o) {
     r.kind = OutputKind::kNetwork;
   } else if (o.output == "network-map") {
     r.kind = OutputKind::kNetworkMap;
+  } else if (o.output == "application") {
+    r.kind = OutputKind::kApplication;
+  } else if (o.output == "application-map") {
+    r.kind = OutputKind::kApplicationMap;
   } else if (o.output == "none") {
     r.kind = OutputKind::kNone;
   } else {
     return absl::InvalidArgumentError(absl::StrCat(
-        "--output ", o.output, " is not one of l4, l7, network, network-map, none"));
+        "--output ", o.output, " is not one of l4, l7, network, network-map, application, application-map, none"));
   }
   if (o.format == "jsonl") {
     r.format = Format::kJsonl;
@@ -106,6 +113,11 @@ absl::StatusOr<ResolvedOptions> Resolve(const EngineOptions& o) {
   m.network_1m = r.kind == OutputKind::kNetwork && r.interval_s == 60;
   m.network_map_1s = r.kind == OutputKind::kNetworkMap && r.interval_s == 1;
   m.network_map_1m = r.kind == OutputKind::kNetworkMap && r.interval_s == 60;
+  auto& a = r.pipeline.application;
+  a.application_1s = r.kind == OutputKind::kApplication && r.interval_s == 1;
+  a.application_1m = r.kind == OutputKind::kApplication && r.interval_s == 60;
+  a.application_map_1s = r.kind == OutputKind::kApplicationMap && r.interval_s == 1;
+  a.application_map_1m = r.kind == OutputKind::kApplicationMap && r.interval_s == 60;
   return r;
 }
 
@@ -147,6 +159,8 @@ constexpr char kL4Header[] =
     "%-15s  %-45s  %-5s  %-22s  %8s %8s  %10s %10s  %10s  %4s %4s %4s";
 constexpr char kNetHeader[] = "%-19s  %-39s  %5s  %-5s  %-6s  %8s %8s  %10s %10s  %5s %5s  %9s  %4s";
 constexpr char kL7Header[] = "%-15s  %-45s  %-10s  %-12s  %-40s  %-12s  %6s  %10s";
+constexpr char kAppHeader[] =
+    "%-19s  %-45s  %-45s  %-10s  %-20s  %8s %8s  %6s %6s %6s  %10s %10s %10s";
 constexpr char kMapHeader[] = "%-19s  %-39s  %-45s  %-5s  %8s %8s  %10s %10s  %5s %5s  %9s  %4s";
 
 }  // namespace
@@ -167,6 +181,12 @@ void RecordWriter::MaybeHeader() {
     case OutputKind::kNetworkMap:
       h = absl::StrFormat(kMapHeader, "time", "client", "server", "proto", "pkt_tx", "pkt_rx",
                           "byte_tx", "byte_rx", "new", "close", "avg_rtt", "rtx");
+      break;
+    case OutputKind::kApplication:
+    case OutputKind::kApplicationMap:
+      h = absl::StrFormat(kAppHeader, "time", "client",
+                          "server", "protocol", "endpoint", "request", "response", "c_err",
+                          "s_err", "t_out", "avg_us", "p50_us", "p99_us");
       break;
     case OutputKind::kL7:
       h = absl::StrFormat(kL7Header, "start", "client -> server", "protocol", "request",
@@ -248,6 +268,41 @@ void RecordWriter::OnL7Log(const L7FlowLog& r) {
       absl::StrCat(r.response_duration)));
 }
 
+namespace {
+std::string AppLine(uint32_t time, const std::string& client, const std::string& server,
+                    L7Protocol proto, const std::string& endpoint, const ApplicationMeter& m) {
+  return absl::StrFormat(
+      kAppHeader, TimeOfDay(time, 0, false), client, server, std::string(L7ProtocolName(proto)),
+      endpoint.substr(0, 20), absl::StrCat(m.request), absl::StrCat(m.response),
+      absl::StrCat(m.client_error), absl::StrCat(m.server_error), absl::StrCat(m.timeout),
+      absl::StrFormat("%.0f", m.rrt_count ? static_cast<double>(m.rrt_sum) / m.rrt_count : 0.0),
+      absl::StrFormat("%.0f", m.rrt_sketch.Quantile(0.5)),
+      absl::StrFormat("%.0f", m.rrt_sketch.Quantile(0.99)));
+}
+}  // namespace
+
+void RecordWriter::OnApplication(const ApplicationRow& r) {
+  if (options_.kind != OutputKind::kApplication || r.interval != options_.interval_s) return;
+  if (options_.format == Format::kJsonl) {
+    WriteLine(ToJson(r));
+    return;
+  }
+  MaybeHeader();
+  WriteLine(AppLine(r.time, "*", Endpoint(r.ip, r.server_port), r.l7_protocol, r.endpoint,
+                    r.meter));
+}
+
+void RecordWriter::OnApplicationMap(const ApplicationMapRow& r) {
+  if (options_.kind != OutputKind::kApplicationMap || r.interval != options_.interval_s) return;
+  if (options_.format == Format::kJsonl) {
+    WriteLine(ToJson(r));
+    return;
+  }
+  MaybeHeader();
+  WriteLine(AppLine(r.time, r.ip_0.ToString(), Endpoint(r.ip_1, r.server_port), r.l7_protocol,
+                    r.endpoint, r.meter));
+}
+
 std::string FormatSummary(const std::string& what, const agent::PipelineStats& s, uint64_t rows,
                           double seconds) {
   const auto& d = s.decode;
@@ -267,8 +322,10 @@ std::string FormatSummary(const std::string& what, const agent::PipelineStats& s
                         d.tunnel_too_deep);
   absl::StrAppendFormat(&out, "  flows    %d created, %d closed, %d evicted (max-flows), %d flow logs\n",
                         f.flows_created, f.flows_closed, f.evicted, f.flow_logs);
-  absl::StrAppendFormat(&out, "  metrics  %d rows at 1s, %d rows at 1m\n", s.metrics.rows_1s,
-                        s.metrics.rows_1m);
+  absl::StrAppendFormat(&out, "  metrics  %d rows at 1s, %d rows at 1m (network); %d at 1s, %d "
+                        "at 1m (application)\n",
+                        s.metrics.rows_1s, s.metrics.rows_1m, s.application.rows_1s,
+                        s.application.rows_1m);
   const auto& l = s.l7;
   absl::StrAppendFormat(&out,
                         "  l7       %d flows recognised, %d unrecognised; %d requests, %d "

@@ -13,7 +13,7 @@
 
 namespace flowscope::cli {
 
-enum class OutputKind { kL4, kL7, kNetwork, kNetworkMap, kNone };
+enum class OutputKind { kL4, kL7, kNetwork, kNetworkMap, kApplication, kApplicationMap, kNone };
 enum class Format { kJsonl, kTable };
 
 struct EngineOptions {
@@ -52,6 +52,8 @@ class RecordWriter : public agent::RecordSink {
   void OnNetwork(const NetworkRow& row) override;
   void OnNetworkMap(const NetworkMapRow& row) override;
   void OnL7Log(const L7FlowLog& row) override;
+  void OnApplication(const ApplicationRow& row) override;
+  void OnApplicationMap(const ApplicationMapRow& row) override;
   void Flush();
   uint64_t rows() const { return rows_; }
 

@@ -9,15 +9,25 @@ namespace flowscope::agent {
 class PacketPipeline::Adapter final : public FlowSink, public l7::L7Sink {
  public:
   explicit Adapter(RecordSink* sink) : sink_(sink) {}
-  void OnL7Log(const L7FlowLog& row) override { sink_->OnL7Log(row); }
-  void set_aggregator(NetworkAggregator* a) { aggregator_ = a; }
+  void OnL7Log(const L7FlowLog& row) override {
+    sink_->OnL7Log(row);
+    app_aggregator_->Add(row);
+  }
+  void set_aggregators(NetworkAggregator* a, ApplicationAggregator* app) {
+    aggregator_ = a;
+    app_aggregator_ = app;
+  }
   void OnFlowLog(const L4FlowLog& log) override { sink_->OnL4FlowLog(log); }
   void OnMeterDelta(const FlowMeterDelta& d) override { aggregator_->Add(d); }
-  void OnWatermark(uint32_t second) override { aggregator_->Watermark(second); }
+  void OnWatermark(uint32_t second) override {
+    aggregator_->Watermark(second);
+    app_aggregator_->Watermark(second);
+  }
 
  private:
   RecordSink* sink_;
   NetworkAggregator* aggregator_ = nullptr;
+  ApplicationAggregator* app_aggregator_ = nullptr;
 };
 
 PacketPipeline::PacketPipeline(const PipelineConfig& config, RecordSink* sink)
@@ -27,7 +37,12 @@ PacketPipeline::PacketPipeline(const PipelineConfig& config, RecordSink* sink)
   aggregator_ = std::make_unique<NetworkAggregator>(
       mc, [sink](const NetworkRow& r) { sink->OnNetwork(r); },
       [sink](const NetworkMapRow& r) { sink->OnNetworkMap(r); });
-  adapter_->set_aggregator(aggregator_.get());
+  ApplicationAggregatorConfig ac = config.application;
+  ac.agent_id = config.flow.agent_id;
+  app_aggregator_ = std::make_unique<ApplicationAggregator>(
+      ac, [sink](const ApplicationRow& r) { sink->OnApplication(r); },
+      [sink](const ApplicationMapRow& r) { sink->OnApplicationMap(r); });
+  adapter_->set_aggregators(aggregator_.get(), app_aggregator_.get());
   if (config.l7_enabled) l7_ = std::make_unique<l7::L7Engine>(config.l7, adapter_.get());
   flow_map_ = std::make_unique<FlowMap>(config.flow, adapter_.get(), l7_.get());
 }
@@ -48,6 +63,7 @@ void PacketPipeline::AdvanceTime(uint64_t now_ns) { flow_map_->AdvanceTime(now_n
 void PacketPipeline::Finish() {
   flow_map_->Finish();
   aggregator_->Flush();
+  app_aggregator_->Flush();
 }
 
 PipelineStats PacketPipeline::Stats() const {
@@ -55,6 +71,7 @@ PipelineStats PacketPipeline::Stats() const {
   s.decode = decode_stats_;
   s.flow = flow_map_->stats();
   s.metrics = aggregator_->stats();
+  s.application = app_aggregator_->stats();
   if (l7_) s.l7 = l7_->stats();
   return s;
 }

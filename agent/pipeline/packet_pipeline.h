@@ -12,6 +12,7 @@
 #include "agent/capture/packet_source.h"
 #include "agent/flow/flow_map.h"
 #include "agent/l7/engine.h"
+#include "agent/metrics/application_aggregator.h"
 #include "agent/metrics/network_aggregator.h"
 #include "common/records/l4_flow_log.h"
 #include "common/records/network_metrics.h"
@@ -26,12 +27,15 @@ class RecordSink {
   virtual void OnNetwork(const NetworkRow&) {}
   virtual void OnNetworkMap(const NetworkMapRow&) {}
   virtual void OnL7Log(const L7FlowLog&) {}
+  virtual void OnApplication(const ApplicationRow&) {}
+  virtual void OnApplicationMap(const ApplicationMapRow&) {}
 };
 
 struct PipelineConfig {
   DecoderConfig decoder;
   FlowMapConfig flow;
   AggregatorConfig metrics;
+  ApplicationAggregatorConfig application;
   bool l7_enabled = true;  // request logs from payloads (protocol inference and parsing)
   l7::L7Config l7;
 };
@@ -41,6 +45,7 @@ struct PipelineStats {
   DecodeStats decode;
   FlowMapStats flow;
   AggregatorStats metrics;
+  ApplicationAggregatorStats application;
   l7::L7Stats l7;
 };
 
@@ -62,6 +67,7 @@ class PacketPipeline {
   DecodeStats decode_stats_;
   std::unique_ptr<Adapter> adapter_;
   std::unique_ptr<NetworkAggregator> aggregator_;
+  std::unique_ptr<ApplicationAggregator> app_aggregator_;
   std::unique_ptr<l7::L7Engine> l7_;
   std::unique_ptr<FlowMap> flow_map_;
 };

@@ -33,3 +33,38 @@ std::string_view L7ResponseStatusName(L7ResponseStatus s) {
 }
 
 }  // namespace flowscope
+
+#include "common/records/application_metrics.h"
+
+namespace flowscope {
+
+void ApplicationMeter::Add(const L7FlowLog& r) {
+  if (r.type != L7LogType::kResponse) ++request;
+  if (r.type != L7LogType::kRequest) ++response;
+  switch (r.response_status) {
+    case L7ResponseStatus::kClientError: ++client_error; break;
+    case L7ResponseStatus::kServerError: ++server_error; break;
+    case L7ResponseStatus::kTimeout: ++timeout; break;
+    default: break;
+  }
+  if (r.type == L7LogType::kSession) {
+    rrt_sum += r.response_duration;
+    ++rrt_count;
+    rrt_max = std::max<uint64_t>(rrt_max, r.response_duration);
+    rrt_sketch.Add(r.response_duration);
+  }
+}
+
+void ApplicationMeter::Merge(const ApplicationMeter& o) {
+  request += o.request;
+  response += o.response;
+  client_error += o.client_error;
+  server_error += o.server_error;
+  timeout += o.timeout;
+  rrt_sum += o.rrt_sum;
+  rrt_count += o.rrt_count;
+  rrt_max = std::max(rrt_max, o.rrt_max);
+  rrt_sketch.Merge(o.rrt_sketch);
+}
+
+}  // namespace flowscope
