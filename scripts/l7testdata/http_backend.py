@@ -15,7 +15,6 @@ Connections are kept alive (HTTP/1.1) until the client closes. Serves until kill
 import argparse
 import base64
 import hashlib
-import socket
 import socketserver
 import struct
 import time

@@ -15,7 +15,6 @@ import argparse
 import socket
 import struct
 import sys
-import time
 
 
 class Text:

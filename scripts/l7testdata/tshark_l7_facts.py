@@ -215,7 +215,6 @@ def parse_pdml(pcap, decode, l7_names):
                 p.transport = "udp"
                 p.stream = int(show(proto, "udp.stream"))
                 p.sport, p.dport = int(show(proto, "udp.srcport")), int(show(proto, "udp.dstport"))
-                pf = fields(proto, "data") or []
             elif name == "fake-field-wrapper":
                 segs = fields(proto, "tcp.segment")
                 if segs:
