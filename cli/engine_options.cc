@@ -7,6 +7,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "agent/l7/registry.h"
+#include "agent/l7/text.h"
 #include "common/util/json.h"
 
 namespace flowscope::cli {
@@ -56,6 +58,20 @@ void AddEngineOptions(CLI::App* cmd, EngineOptions* o) {
                   "concurrent flows kept in memory; beyond it the longest-idle flow is closed "
                   "early and counted as evicted")
       ->check(CLI::Range(1u, 1u << 26))
+      ->capture_default_str();
+  cmd->add_flag("--no-l7", o->no_l7,
+                "no request logs: skip protocol inference and parsing (L4 only)");
+  cmd->add_option("--l7-protocols", o->l7_protocols,
+                  "protocols to recognise (comma-separated names as in agent/l7/protocols/, "
+                  "e.g. http,redis); default all")
+      ->delimiter(',');
+  cmd->add_option("--obfuscate", o->obfuscate,
+                  "hide values in request logs: redis (command arguments), sql (literals), "
+                  "both as redis,sql, or none")
+      ->capture_default_str();
+  cmd->add_option("--l7-max-parse-bytes", o->l7_max_parse_bytes,
+                  "bytes of one message the parsers see; the rest of a long message is skipped")
+      ->check(CLI::Range(64u, 1u << 20))
       ->capture_default_str();
   cmd->add_flag("-q,--quiet", o->quiet, "no progress and no summary on stderr");
 }
@@ -107,6 +123,28 @@ absl::StatusOr<ResolvedOptions> Resolve(const EngineOptions& o) {
   f.timeouts.others_ns = SecondsToNs(o.others_timeout_s);
   f.report_interval_ns = SecondsToNs(o.report_interval_s);
   f.max_flows = o.max_flows;
+  r.pipeline.l7_enabled = !o.no_l7;
+  r.pipeline.l7.max_parse_bytes = o.l7_max_parse_bytes;
+  for (const std::string& name : o.l7_protocols) {
+    if (agent::l7::FindProtocol(name) == nullptr) {
+      std::string known;
+      for (const auto* p : agent::l7::AllProtocols()) absl::StrAppend(&known, known.empty() ? "" : ", ", std::string(p->name));
+      return absl::InvalidArgumentError(absl::StrCat("--l7-protocols: unknown protocol '", name,
+                                                     "' (known: ", known, ")"));
+    }
+  }
+  r.pipeline.l7.enabled_protocols = o.l7_protocols;
+  r.pipeline.l7.obfuscate_redis = r.pipeline.l7.obfuscate_sql = false;
+  for (std::string_view part : agent::l7::Split(o.obfuscate, ',')) {
+    if (part == "redis") {
+      r.pipeline.l7.obfuscate_redis = true;
+    } else if (part == "sql") {
+      r.pipeline.l7.obfuscate_sql = true;
+    } else if (part != "none" && !part.empty()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--obfuscate: '", std::string(part), "' is not one of redis, sql, none"));
+    }
+  }
   auto& m = r.pipeline.metrics;
   // Aggregate only what will be printed: the other tables cost time for nothing.
   m.network_1s = r.kind == OutputKind::kNetwork && r.interval_s == 1;

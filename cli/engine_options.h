@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "agent/pipeline/packet_pipeline.h"
@@ -27,6 +28,10 @@ struct EngineOptions {
   double others_timeout_s = 5;
   double report_interval_s = 60;
   uint32_t max_flows = 1u << 20;
+  bool no_l7 = false;
+  std::vector<std::string> l7_protocols;  // empty: all
+  std::string obfuscate = "redis";        // comma list of redis, sql; or none
+  uint32_t l7_max_parse_bytes = 1024;
   bool quiet = false;
 };
 
