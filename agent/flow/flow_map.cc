@@ -442,6 +442,18 @@ void FlowMap::Impl::Report(Flow& f, CloseType close, uint64_t end_ns) {
   r.synack_count = m.synack_count;
   r.retrans_syn = m.retrans_syn;
   r.retrans_synack = m.retrans_synack;
+  if (f.l7 != nullptr) {
+    const l7::L7FlowCounters c = l7::L7Engine::TakeCounters(f.l7.get());
+    r.l7_request = c.request;
+    r.l7_response = c.response;
+    r.l7_client_error = c.client_error;
+    r.l7_server_error = c.server_error;
+    r.l7_server_timeout = c.timeout;
+    r.l7_error = c.client_error + c.server_error + c.timeout;
+    r.rrt_sum = c.rrt_sum;
+    r.rrt_count = c.rrt_count;
+    r.rrt_max = c.rrt_max;
+  }
   r.fin_count = f.fin_count;
   f.fin_count = 0;
   sink_->OnFlowLog(r);
@@ -474,6 +486,7 @@ void FlowMap::Impl::Close(uint32_t i, CloseType close, uint64_t now) {
   FlushSecond(f);
   Report(f, close, std::max(now, f.last_ns));
   ++stats_.flows_closed;
+  f.l7.reset();
   ListRemove(i);
   index_.erase(i);
   f.in_use = false;

@@ -37,6 +37,7 @@ class FlowL7State {
   std::deque<L7Message> pending;                         // in order (no pair id)
   absl::flat_hash_map<uint64_t, L7Message> pending_by_id;  // by pair id
   uint64_t oldest_by_id_ns = UINT64_MAX;                 // lower bound of pending_by_id times
+  L7FlowCounters counters;
 };
 
 void FlowL7StateDeleter::operator()(FlowL7State* state) const { delete state; }
@@ -263,7 +264,7 @@ void L7Engine::Deliver(FlowL7State* st, const FlowInfo& flow, L7Message&& msg) {
     ++stats_.requests;
     if (!msg.expects_response) {
       ++stats_.one_way;
-      Emit(flow, &msg, nullptr, L7LogType::kRequest, L7ResponseStatus::kOk, now);
+      Emit(st, flow, &msg, nullptr, L7LogType::kRequest, L7ResponseStatus::kOk, now);
       return;
     }
     if (msg.has_pair_id) {
@@ -271,7 +272,7 @@ void L7Engine::Deliver(FlowL7State* st, const FlowInfo& flow, L7Message&& msg) {
       if (!inserted) {
         // The same id again before an answer: the earlier request went unanswered.
         ++stats_.timeouts;
-        Emit(flow, &it->second, nullptr, L7LogType::kRequest, L7ResponseStatus::kTimeout, now);
+        Emit(st, flow, &it->second, nullptr, L7LogType::kRequest, L7ResponseStatus::kTimeout, now);
       }
       st->oldest_by_id_ns = std::min(st->oldest_by_id_ns, now);
       it->second = std::move(msg);
@@ -282,7 +283,7 @@ void L7Engine::Deliver(FlowL7State* st, const FlowInfo& flow, L7Message&& msg) {
            !st->pending.empty()) {
       ++stats_.pending_overflow;
       ++stats_.timeouts;
-      Emit(flow, &st->pending.front(), nullptr, L7LogType::kRequest, L7ResponseStatus::kTimeout,
+      Emit(st, flow, &st->pending.front(), nullptr, L7LogType::kRequest, L7ResponseStatus::kTimeout,
            now);
       st->pending.pop_front();
     }
@@ -293,18 +294,18 @@ void L7Engine::Deliver(FlowL7State* st, const FlowInfo& flow, L7Message&& msg) {
     auto it = st->pending_by_id.find(msg.pair_id);
     if (it != st->pending_by_id.end()) {
       st->parser->OnPaired(it->second, &msg);
-      Emit(flow, &it->second, &msg, L7LogType::kSession, msg.status, now);
+      Emit(st, flow, &it->second, &msg, L7LogType::kSession, msg.status, now);
       st->pending_by_id.erase(it);
       return;
     }
   } else if (!st->pending.empty()) {
     st->parser->OnPaired(st->pending.front(), &msg);
-    Emit(flow, &st->pending.front(), &msg, L7LogType::kSession, msg.status, now);
+    Emit(st, flow, &st->pending.front(), &msg, L7LogType::kSession, msg.status, now);
     st->pending.pop_front();
     return;
   }
   ++stats_.orphan_responses;
-  Emit(flow, nullptr, &msg, L7LogType::kResponse, msg.status, now);
+  Emit(st, flow, nullptr, &msg, L7LogType::kResponse, msg.status, now);
 }
 
 void L7Engine::Expire(FlowL7State* st, const FlowInfo& flow, uint64_t now) {
@@ -312,7 +313,7 @@ void L7Engine::Expire(FlowL7State* st, const FlowInfo& flow, uint64_t now) {
   const uint64_t limit = config_.request_timeout_ns;
   while (!st->pending.empty() && st->pending.front().timestamp_ns + limit <= now) {
     ++stats_.timeouts;
-    Emit(flow, &st->pending.front(), nullptr, L7LogType::kRequest, L7ResponseStatus::kTimeout,
+    Emit(st, flow, &st->pending.front(), nullptr, L7LogType::kRequest, L7ResponseStatus::kTimeout,
          now);
     st->pending.pop_front();
   }
@@ -321,7 +322,7 @@ void L7Engine::Expire(FlowL7State* st, const FlowInfo& flow, uint64_t now) {
     for (auto it = st->pending_by_id.begin(); it != st->pending_by_id.end();) {
       if (it->second.timestamp_ns + limit <= now) {
         ++stats_.timeouts;
-        Emit(flow, &it->second, nullptr, L7LogType::kRequest, L7ResponseStatus::kTimeout, now);
+        Emit(st, flow, &it->second, nullptr, L7LogType::kRequest, L7ResponseStatus::kTimeout, now);
         st->pending_by_id.erase(it++);
       } else {
         oldest = std::min(oldest, it->second.timestamp_ns);
@@ -338,17 +339,27 @@ void L7Engine::OnFlowEnd(FlowL7StatePtr* state, const FlowInfo& flow,
   if (st == nullptr) return;
   for (auto& req : st->pending) {
     ++stats_.timeouts;
-    Emit(flow, &req, nullptr, L7LogType::kRequest, L7ResponseStatus::kTimeout, now);
+    Emit(st, flow, &req, nullptr, L7LogType::kRequest, L7ResponseStatus::kTimeout, now);
   }
   for (auto& [id, req] : st->pending_by_id) {
     ++stats_.timeouts;
-    Emit(flow, &req, nullptr, L7LogType::kRequest, L7ResponseStatus::kTimeout, now);
+    Emit(st, flow, &req, nullptr, L7LogType::kRequest, L7ResponseStatus::kTimeout, now);
   }
-  state->reset();
+  st->pending.clear();
+  st->pending_by_id.clear();
+  st->given_up = true;  // nothing more will be parsed for this flow
 }
 
-void L7Engine::Emit(const FlowInfo& flow, const L7Message* req, const L7Message* resp,
-                    L7LogType type, L7ResponseStatus status, uint64_t now) {
+L7FlowCounters L7Engine::TakeCounters(FlowL7State* st) {
+  if (st == nullptr) return {};
+  L7FlowCounters c = st->counters;
+  st->counters = {};
+  return c;
+}
+
+void L7Engine::Emit(FlowL7State* st, const FlowInfo& flow, const L7Message* req,
+                    const L7Message* resp, L7LogType type, L7ResponseStatus status,
+                    uint64_t now) {
   L7FlowLog r;
   r.flow_id = flow.flow_id;
   r.ip_0 = flow.ip_0;
@@ -412,6 +423,18 @@ void L7Engine::Emit(const FlowInfo& flow, const L7Message* req, const L7Message*
     if (r.trace_id.empty()) r.trace_id = resp->trace.trace_id;
     if (r.span_id.empty()) r.span_id = resp->trace.span_id;
     r.attributes.insert(r.attributes.end(), resp->attributes.begin(), resp->attributes.end());
+  }
+  L7FlowCounters& c = st->counters;
+  if (req) ++c.request;
+  if (resp) ++c.response;
+  if (status == L7ResponseStatus::kClientError) ++c.client_error;
+  if (status == L7ResponseStatus::kServerError) ++c.server_error;
+  if (status == L7ResponseStatus::kTimeout) ++c.timeout;
+  if (req && resp) {
+    c.rrt_sum += r.response_duration;
+    ++c.rrt_count;
+    c.rrt_max = std::max<uint32_t>(c.rrt_max, static_cast<uint32_t>(std::min<uint64_t>(
+                                                  r.response_duration, UINT32_MAX)));
   }
   ++stats_.logs;
   sink_->OnL7Log(r);

@@ -54,6 +54,15 @@ struct L7Stats {
   uint64_t pending_overflow = 0;    // pending requests dropped as timeouts (max_pending_requests)
 };
 
+// What a flow's request logs add up to since the last TakeCounters(): the l7_* columns of its
+// L4 flow log.
+struct L7FlowCounters {
+  uint32_t request = 0, response = 0;
+  uint32_t client_error = 0, server_error = 0, timeout = 0;
+  uint64_t rrt_sum = 0;  // µs
+  uint32_t rrt_count = 0, rrt_max = 0;
+};
+
 class L7Sink {
  public:
   virtual ~L7Sink() = default;
@@ -85,8 +94,11 @@ class L7Engine {
                  uint32_t wire_len);
   // Requests pending longer than the request timeout at `now_ns` become timeout rows.
   void Expire(FlowL7State* state, const FlowInfo& flow, uint64_t now_ns);
-  // The flow is over: every pending request becomes a timeout row.
+  // The flow is over: every pending request becomes a timeout row. The state stays (for
+  // TakeCounters); its owner frees it.
   void OnFlowEnd(FlowL7StatePtr* state, const FlowInfo& flow, uint64_t now_ns);
+  // The counters since the last call, reset.
+  static L7FlowCounters TakeCounters(FlowL7State* state);
 
   // The protocol a flow was recognised as (kUnknown while inferring or when given up).
   static L7Protocol ProtocolOf(const FlowL7State* state);
@@ -99,8 +111,8 @@ class L7Engine {
   void Feed(FlowL7State* st, const FlowInfo& flow, Direction dir, uint64_t ts, uint32_t seq,
             std::string_view data);
   void Deliver(FlowL7State* st, const FlowInfo& flow, L7Message&& msg);
-  void Emit(const FlowInfo& flow, const L7Message* req, const L7Message* resp, L7LogType type,
-            L7ResponseStatus forced_status, uint64_t now_ns);
+  void Emit(FlowL7State* st, const FlowInfo& flow, const L7Message* req, const L7Message* resp,
+            L7LogType type, L7ResponseStatus forced_status, uint64_t now_ns);
 
   L7Config config_;
   L7Sink* sink_;

@@ -121,6 +121,14 @@ TEST_F(EngineTest, PipelinedRequestsPairInOrder) {
   EXPECT_EQ(out_.rows[0].response_status, L7ResponseStatus::kOk);
   EXPECT_EQ(out_.rows[0].response_duration, 2000u);
   EXPECT_EQ(out_.rows[0].type, L7LogType::kSession);
+  L7FlowCounters c = L7Engine::TakeCounters(state_.get());
+  EXPECT_EQ(c.request, 3u);
+  EXPECT_EQ(c.response, 3u);
+  EXPECT_EQ(c.client_error, 1u);
+  EXPECT_EQ(c.server_error, 1u);
+  EXPECT_EQ(c.rrt_count, 3u);
+  EXPECT_EQ(c.rrt_sum, 2000u + 2000u + 5000u);
+  EXPECT_EQ(c.rrt_max, 5000u);
   EXPECT_EQ(out_.rows[1].request_resource, "b");
   EXPECT_EQ(out_.rows[1].response_status, L7ResponseStatus::kClientError);
   EXPECT_EQ(out_.rows[2].response_status, L7ResponseStatus::kServerError);
@@ -227,7 +235,11 @@ TEST_F(EngineTest, FlowEndTimesOutPendingRequests) {
   engine_.OnFlowEnd(&state_, flow_, kT0 + 5 * kMs);
   ASSERT_EQ(out_.rows.size(), 1u);
   EXPECT_EQ(out_.rows[0].response_status, L7ResponseStatus::kTimeout);
-  EXPECT_EQ(state_, nullptr);
+  L7FlowCounters c = L7Engine::TakeCounters(state_.get());
+  EXPECT_EQ(c.request, 1u);
+  EXPECT_EQ(c.timeout, 1u);
+  EXPECT_EQ(c.response, 0u);
+  EXPECT_EQ(L7Engine::TakeCounters(state_.get()).request, 0u);  // taken
 }
 
 TEST_F(EngineTest, OrphanResponseAndOneWayRequest) {
