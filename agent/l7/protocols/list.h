@@ -4,3 +4,4 @@
 FS_L7_PROTOCOL(redis)
 FS_L7_PROTOCOL(dns)
 FS_L7_PROTOCOL(memcached)
+FS_L7_PROTOCOL(tls)

@@ -1,0 +1,428 @@
+#include "agent/l7/protocols/tls/tls.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "agent/capture/decoder.h"
+#include "agent/capture/pcap_file_source.h"
+
+namespace flowscope::agent::l7::tls {
+namespace {
+
+using namespace std::string_literals;
+constexpr Direction kC2S = Direction::kClientToServer;
+constexpr Direction kS2C = Direction::kServerToClient;
+
+std::string U8(uint8_t v) { return std::string(1, static_cast<char>(v)); }
+std::string U16(uint16_t v) { return {static_cast<char>(v >> 8), static_cast<char>(v & 0xff)}; }
+std::string U24(uint32_t v) {
+  return U8(static_cast<uint8_t>(v >> 16)) + U16(static_cast<uint16_t>(v));
+}
+
+std::string Ext(uint16_t type, const std::string& data) {
+  return U16(type) + U16(static_cast<uint16_t>(data.size())) + data;
+}
+
+std::string Record(uint8_t type, const std::string& body, uint16_t version = 0x0301) {
+  return U8(type) + U16(version) + U16(static_cast<uint16_t>(body.size())) + body;
+}
+
+struct ClientHelloSpec {
+  std::string sni;
+  std::vector<std::string> alpn;
+  std::vector<uint16_t> versions;  // supported_versions, empty = absent
+  std::string padding;             // an extension of this size before the others
+};
+
+std::string ClientHello(const ClientHelloSpec& s) {
+  std::string exts;
+  if (!s.padding.empty()) exts += Ext(21, s.padding);
+  if (!s.sni.empty()) {
+    const std::string entry = U8(0) + U16(static_cast<uint16_t>(s.sni.size())) + s.sni;
+    exts += Ext(0, U16(static_cast<uint16_t>(entry.size())) + entry);
+  }
+  if (!s.alpn.empty()) {
+    std::string list;
+    for (const auto& p : s.alpn) list += U8(static_cast<uint8_t>(p.size())) + p;
+    exts += Ext(16, U16(static_cast<uint16_t>(list.size())) + list);
+  }
+  if (!s.versions.empty()) {
+    std::string list;
+    for (uint16_t v : s.versions) list += U16(v);
+    exts += Ext(43, U8(static_cast<uint8_t>(list.size())) + list);
+  }
+  const std::string body = U16(0x0303) + std::string(32, 'r') + U8(32) + std::string(32, 's') +
+                           U16(4) + U16(0x1301) + U16(0xc02f) + U8(1) + U8(0) +
+                           U16(static_cast<uint16_t>(exts.size())) + exts;
+  return Record(22, U8(1) + U24(static_cast<uint32_t>(body.size())) + body);
+}
+
+std::string ServerHello(uint16_t cipher, uint16_t version_ext, const std::string& alpn,
+                        bool retry = false, const std::string& trailing = "") {
+  std::string exts;
+  if (version_ext != 0) exts += Ext(43, U16(version_ext));
+  if (!alpn.empty()) {
+    const std::string list = U8(static_cast<uint8_t>(alpn.size())) + alpn;
+    exts += Ext(16, U16(static_cast<uint16_t>(list.size())) + list);
+  }
+  const std::string random =
+      retry
+          ? "\xcf\x21\xad\x74\xe5\x9a\x61\x11\xbe\x1d\x8c\x02\x1e\x65\xb8\x91\xc2\xa2\x11\x16\x7a\xbb\x8c\x5e\x07\x9e\x09\xe2\xc8\xa8\x33\x9c"s
+          : std::string(32, 'R');
+  const std::string body = U16(0x0303) + random + U8(0) + U16(cipher) + U8(0) +
+                           U16(static_cast<uint16_t>(exts.size())) + exts;
+  return Record(22, U8(2) + U24(static_cast<uint32_t>(body.size())) + body + trailing, 0x0303);
+}
+
+std::string Attr(const L7Message& m, std::string_view name) {
+  for (const auto& [k, v] : m.attributes) {
+    if (k == name) return v;
+  }
+  return "<none>";
+}
+
+ParseResult ParseOne(TlsParser& p, Direction dir, std::string_view d, L7Message* m,
+                     bool at_limit = false) {
+  return p.Parse(ParseInput{dir, d, at_limit, false}, m);
+}
+
+TEST(Tls, ClientHelloFields) {
+  TlsParser p;
+  const std::string ch =
+      ClientHello({"fs.example", {"h2", "http/1.1"}, {0x3a3a, 0x0304, 0x0303}, ""});
+  L7Message m;
+  ParseResult r = ParseOne(p, kC2S, ch, &m);
+  ASSERT_EQ(r.state, ParseState::kOk);
+  EXPECT_EQ(r.consumed, ch.size());
+  EXPECT_EQ(r.skip, 0u);
+  EXPECT_TRUE(m.is_request);
+  EXPECT_FALSE(m.ignore);
+  EXPECT_EQ(m.request_type, "ClientHello");
+  EXPECT_EQ(m.request_domain, "fs.example");
+  EXPECT_EQ(m.request_resource, "fs.example");
+  EXPECT_EQ(Attr(m, "tls_version"), "TLS 1.3");  // GREASE 0x3a3a ignored
+  EXPECT_EQ(Attr(m, "alpn"), "h2,http/1.1");
+  EXPECT_FALSE(m.has_pair_id);
+  EXPECT_EQ(m.length, static_cast<int64_t>(ch.size() - 9));
+}
+
+TEST(Tls, ClientHelloWithoutExtensions) {
+  TlsParser p;
+  L7Message m;
+  ASSERT_EQ(ParseOne(p, kC2S, ClientHello({}), &m).state, ParseState::kOk);
+  EXPECT_EQ(m.request_domain, "");
+  EXPECT_EQ(Attr(m, "tls_version"), "TLS 1.2");
+  EXPECT_EQ(Attr(m, "alpn"), "<none>");
+}
+
+TEST(Tls, ServerHelloTls13AndTls12) {
+  TlsParser p;
+  L7Message m;
+  ParseResult r = ParseOne(p, kS2C, ServerHello(0x1302, 0x0304, ""), &m);
+  ASSERT_EQ(r.state, ParseState::kOk);
+  EXPECT_FALSE(m.is_request);
+  EXPECT_EQ(m.version, "TLS 1.3");
+  EXPECT_EQ(m.result, "TLS_AES_256_GCM_SHA384");
+  EXPECT_EQ(m.status, L7ResponseStatus::kOk);
+  EXPECT_FALSE(m.has_code);
+  // Certificate etc. in the same record: the hello is enough, the rest is skipped.
+  TlsParser q;
+  const std::string sh =
+      ServerHello(0xc030, 0, "h2", false, U8(11) + U24(3000) + std::string(3000, 'c'));
+  L7Message m2;
+  r = ParseOne(q, kS2C, std::string_view(sh).substr(0, 200), &m2);
+  ASSERT_EQ(r.state, ParseState::kOk);
+  EXPECT_EQ(r.consumed, 200u);
+  EXPECT_EQ(r.consumed + r.skip, sh.size());
+  EXPECT_EQ(m2.version, "TLS 1.2");
+  EXPECT_EQ(m2.result, "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384");
+  EXPECT_EQ(Attr(m2, "alpn_selected"), "h2");
+  L7Message unknown;
+  TlsParser u;
+  ASSERT_EQ(ParseOne(u, kS2C, ServerHello(0xfefe, 0, ""), &unknown).state, ParseState::kOk);
+  EXPECT_EQ(unknown.result, "0xFEFE");
+}
+
+TEST(Tls, HandshakeThenEncryptedRecordsAreIgnored) {
+  TlsParser p;
+  const std::string client = ClientHello({"a.test", {}, {0x0304}, ""}) + Record(20, "\x01") +
+                             Record(23, std::string(40, 'x'), 0x0303) +
+                             Record(23, std::string(5000, 'y'), 0x0303);
+  const std::string server = ServerHello(0x1301, 0x0304, "") + Record(20, "\x01", 0x0303) +
+                             Record(23, std::string(2000, 'z'), 0x0303) +
+                             Record(22, "\x02\x00\x00\x10" + std::string(16, 'e'), 0x0303) +
+                             Record(21, std::string(26, 'a'), 0x0303);  // encrypted alert
+  for (const auto& [dir, stream] : {std::pair{kC2S, client}, std::pair{kS2C, server}}) {
+    std::string_view rest = stream;
+    int logged = 0, ignored = 0;
+    while (!rest.empty()) {
+      L7Message m;
+      const std::string_view view = rest.substr(0, 1024);
+      ParseResult r = ParseOne(p, dir, view, &m, view.size() >= 1024);
+      ASSERT_EQ(r.state, ParseState::kOk);
+      rest.remove_prefix(r.consumed);
+      rest.remove_prefix(std::min<uint64_t>(r.skip, rest.size()));
+      (m.ignore ? ignored : logged)++;
+    }
+    EXPECT_EQ(logged, 1);
+    EXPECT_EQ(ignored, dir == kC2S ? 3 : 4);
+  }
+}
+
+TEST(Tls, HelloRetryRequestAllowsASecondClientHello) {
+  TlsParser p;
+  L7Message a, b, c, d;
+  ASSERT_EQ(ParseOne(p, kC2S, ClientHello({"x.test", {}, {0x0304}, ""}), &a).state,
+            ParseState::kOk);
+  ASSERT_EQ(ParseOne(p, kS2C, ServerHello(0x1301, 0x0304, "", true), &b).state, ParseState::kOk);
+  EXPECT_EQ(Attr(b, "hello_retry_request"), "true");
+  ASSERT_EQ(ParseOne(p, kC2S, ClientHello({"x.test", {}, {0x0304}, ""}), &c).state,
+            ParseState::kOk);
+  EXPECT_FALSE(c.ignore);
+  ASSERT_EQ(ParseOne(p, kS2C, ServerHello(0x1301, 0x0304, ""), &d).state, ParseState::kOk);
+  EXPECT_FALSE(d.ignore);
+  // After the handshake a record that happens to look like a ClientHello is not one.
+  L7Message e;
+  ASSERT_EQ(ParseOne(p, kC2S, ClientHello({"y.test", {}, {}, ""}), &e).state, ParseState::kOk);
+  EXPECT_TRUE(e.ignore);
+}
+
+TEST(Tls, AlertFromTheServer) {
+  TlsParser p;
+  L7Message m;
+  ParseResult r = ParseOne(p, kS2C, Record(21, "\x02\x46"s), &m);
+  ASSERT_EQ(r.state, ParseState::kOk);
+  EXPECT_FALSE(m.is_request);
+  EXPECT_FALSE(m.ignore);
+  EXPECT_EQ(m.exception, "protocol_version");
+  EXPECT_TRUE(m.has_code);
+  EXPECT_EQ(m.code, 70);
+  EXPECT_EQ(m.status, L7ResponseStatus::kServerError);
+  L7Message w;
+  ASSERT_EQ(ParseOne(p, kS2C, Record(21, "\x01\x00"s), &w).state, ParseState::kOk);
+  EXPECT_EQ(w.status, L7ResponseStatus::kOk);
+  EXPECT_EQ(w.exception, "close_notify");
+  L7Message bad;
+  EXPECT_EQ(ParseOne(p, kS2C, Record(21, "\x07\x00"s), &bad).state, ParseState::kInvalid);
+  // A client's alert is not a response.
+  L7Message c;
+  ASSERT_EQ(ParseOne(p, kC2S, Record(21, "\x02\x30"s), &c).state, ParseState::kOk);
+  EXPECT_TRUE(c.ignore);
+}
+
+TEST(Tls, BigClientHelloIsParsedAsFarAsVisible) {
+  // A post-quantum key share (~1200 bytes) before the SNI: beyond a 1024-byte bound.
+  const std::string big = ClientHello({"late.test", {"h2"}, {0x0304}, std::string(1200, '\0')});
+  const std::string small = ClientHello({"early.test", {}, {}, ""});
+  TlsParser p;
+  L7Message m;
+  EXPECT_EQ(ParseOne(p, kC2S, std::string_view(big).substr(0, 1024), &m).state,
+            ParseState::kNeedMore);
+  ParseResult r = ParseOne(p, kC2S, std::string_view(big).substr(0, 1024), &m, true);
+  ASSERT_EQ(r.state, ParseState::kOk);
+  EXPECT_EQ(r.consumed + r.skip, big.size());
+  EXPECT_EQ(m.request_type, "ClientHello");
+  EXPECT_EQ(m.request_domain, "");  // the gap README names
+  // With a larger bound everything is found.
+  TlsParser q;
+  L7Message m2;
+  ASSERT_EQ(ParseOne(q, kC2S, big, &m2, true).state, ParseState::kOk);
+  EXPECT_EQ(m2.request_domain, "late.test");
+  EXPECT_EQ(Attr(m2, "alpn"), "h2");
+  (void)small;
+}
+
+TEST(Tls, TruncationsNeedMore) {
+  const std::string ch = ClientHello({"fs.example", {"h2"}, {0x0304}, ""});
+  const std::string sh = ServerHello(0x1302, 0x0304, "");
+  for (const auto& [dir, msg] : {std::pair{kC2S, ch}, std::pair{kS2C, sh}}) {
+    for (size_t n = 1; n < msg.size(); ++n) {
+      SCOPED_TRACE(n);
+      TlsParser p;
+      L7Message m;
+      EXPECT_EQ(ParseOne(p, dir, std::string_view(msg).substr(0, n), &m).state,
+                ParseState::kNeedMore);
+      TlsParser q;
+      L7Message m2;
+      ParseResult r = ParseOne(q, dir, std::string_view(msg).substr(0, n), &m2, true);
+      if (r.state == ParseState::kOk) {
+        EXPECT_EQ(r.consumed + r.skip, msg.size());
+      }
+    }
+  }
+}
+
+TEST(Tls, GarbageAndLyingLengths) {
+  TlsParser p;
+  L7Message m;
+  EXPECT_EQ(ParseOne(p, kC2S, "GET / HTTP/1.1\r\n", &m).state, ParseState::kInvalid);
+  EXPECT_EQ(ParseOne(p, kC2S, "\x16\x04\x01\x00\x10"s, &m).state, ParseState::kInvalid);
+  EXPECT_EQ(ParseOne(p, kC2S, "\x17\x03\x03\xff\xff"s, &m).state, ParseState::kInvalid);  // > 18432
+  // A hello whose session id claims 200 bytes.
+  const std::string bad_sid = Record(
+      22, "\x01\x00\x00\x40\x03\x03"s + std::string(32, 'r') + "\xc8"s + std::string(40, 's'));
+  EXPECT_EQ(ParseOne(p, kC2S, bad_sid, &m).state, ParseState::kInvalid);
+  // Extensions whose lengths lie are read as far as they hold.
+  std::string broken = ClientHello({"ok.test", {}, {}, ""});
+  broken[broken.size() - 9] = '\x7f';  // the SNI name length no longer fits
+  TlsParser q;
+  L7Message m2;
+  EXPECT_EQ(ParseOne(q, kC2S, broken, &m2).state, ParseState::kOk);
+  EXPECT_EQ(m2.request_domain, "");
+}
+
+TEST(Tls, Names) {
+  EXPECT_EQ(VersionName(0x0301), "TLS 1.0");
+  EXPECT_EQ(VersionName(0x7f1c), "0x7F1C");
+  EXPECT_EQ(CipherSuiteName(0x1301), "TLS_AES_128_GCM_SHA256");
+  EXPECT_EQ(AlertName(40), "handshake_failure");
+  EXPECT_EQ(AlertName(200), "");
+}
+
+TEST(Tls, FindBoundary) {
+  TlsParser p;
+  EXPECT_EQ(p.FindBoundary(kS2C, "xyz" + Record(23, "abc", 0x0303)), 3u);
+  EXPECT_EQ(p.FindBoundary(kS2C, "xyz"), 3u);
+}
+
+bool InferYes(std::string_view d, Direction dir = kC2S) {
+  return kSpec.infer(InferInput{dir, d, false, 443}) == InferResult::kYes;
+}
+
+TEST(Tls, Inference) {
+  const std::string ch = ClientHello({"fs.example", {"h2"}, {0x0304}, ""});
+  EXPECT_TRUE(InferYes(ch));
+  EXPECT_TRUE(InferYes(std::string_view(ch).substr(0, 11)));
+  EXPECT_FALSE(InferYes(std::string_view(ch).substr(0, 10)));
+  EXPECT_FALSE(InferYes(ch, kS2C));
+  EXPECT_FALSE(InferYes(ServerHello(0x1301, 0x0304, "")));
+  EXPECT_FALSE(InferYes(Record(23, std::string(100, 'x'), 0x0303)));
+  EXPECT_FALSE(InferYes("GET / HTTP/1.1\r\nHost: x\r\n\r\n"));
+  EXPECT_FALSE(InferYes("*1\r\n$4\r\nPING\r\n"));
+  EXPECT_FALSE(InferYes("get key\r\n"));
+  EXPECT_FALSE(InferYes("\x00\x1d\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00"s));
+  EXPECT_FALSE(kSpec.infer(InferInput{kC2S, ch, true, 443}) == InferResult::kYes);
+  std::mt19937 rng(3);
+  int yes = 0;
+  for (int i = 0; i < 50000; ++i) {
+    std::string s(11 + rng() % 80, '\0');
+    for (char& c : s) c = static_cast<char>(rng());
+    if (i % 2) s.replace(0, 3, "\x16\x03\x01");
+    yes += InferYes(s);
+  }
+  EXPECT_LE(yes, 5);  // a random record header can pass; the hello checks reject nearly all
+}
+
+// ---- Real traffic (curl/openssl against nginx/openssl s_server, facts from tshark) ----
+
+struct Stream {
+  std::string to_server, to_client;
+};
+
+std::map<std::string, Stream> ReadStreams(const std::string& path, uint16_t port) {
+  std::map<std::string, Stream> out;
+  auto src = PcapFileSource::Open(path);
+  EXPECT_TRUE(src.ok()) << src.status();
+  if (!src.ok()) return out;
+  Decoder decoder;
+  for (;;) {
+    auto polled = (*src)->Poll(0, [&](const RawFrame& f) {
+      Packet p;
+      if (decoder.Decode(f.link_type, f.data, f.cap_len, f.wire_len, f.timestamp_ns, &p) !=
+              DecodeResult::kOk ||
+          !p.IsTcp() || p.payload_cap_len == 0) {
+        return;
+      }
+      const bool to_server = p.dst_port == port;
+      const std::string key = (to_server ? p.src_ip : p.dst_ip).ToString() + ":" +
+                              std::to_string(to_server ? p.src_port : p.dst_port);
+      (to_server ? out[key].to_server : out[key].to_client)
+          .append(reinterpret_cast<const char*>(p.payload), p.payload_cap_len);
+    });
+    if (!polled.ok() || *polled == PollResult::kEnd) break;
+  }
+  return out;
+}
+
+std::vector<L7Message> ParseDirection(TlsParser& p, Direction dir, std::string_view data) {
+  std::vector<L7Message> msgs;
+  while (!data.empty()) {
+    L7Message m;
+    const std::string_view view = data.substr(0, 1024);
+    ParseResult r = ParseOne(p, dir, view, &m, view.size() >= 1024);
+    EXPECT_EQ(r.state, ParseState::kOk);
+    if (r.state != ParseState::kOk) break;
+    data.remove_prefix(r.consumed);
+    data.remove_prefix(std::min<uint64_t>(r.skip, data.size()));
+    if (!m.ignore) msgs.push_back(std::move(m));
+  }
+  return msgs;
+}
+
+class TlsPcapTest : public testing::TestWithParam<std::string> {};
+
+TEST_P(TlsPcapTest, AgreesWithTshark) {
+  const std::filesystem::path dir =
+      std::filesystem::path(FS_SOURCE_DIR) / "agent/l7/protocols/tls/testdata";
+  std::ifstream in(dir / (GetParam() + ".json"));
+  ASSERT_TRUE(in);
+  const nlohmann::json facts = nlohmann::json::parse(in);
+  const std::string server = facts["records"][0]["server"];
+  const uint16_t port = static_cast<uint16_t>(std::stoi(server.substr(server.rfind(':') + 1)));
+  auto streams = ReadStreams((dir / (GetParam() + ".pcap")).string(), port);
+  size_t total = 0, agree = 0;
+  for (const auto& rec : facts["records"]) {
+    ++total;
+    Stream& st = streams[rec["client"].get<std::string>()];
+    EXPECT_EQ(kSpec.infer(InferInput{kC2S, st.to_server, false, port}), InferResult::kYes);
+    TlsParser p;
+    const auto reqs = ParseDirection(p, kC2S, st.to_server);
+    const auto resps = ParseDirection(p, kS2C, st.to_client);
+    if (reqs.size() != 1 || resps.size() != 1) {
+      ADD_FAILURE() << rec["client"] << ": " << reqs.size() << " requests, " << resps.size()
+                    << " responses";
+      continue;
+    }
+    const L7Message& req = reqs[0];
+    const L7Message& resp = resps[0];
+    std::string alpn;
+    for (const auto& a : rec["alpn_offered"])
+      alpn += (alpn.empty() ? "" : ",") + a.get<std::string>();
+    const std::string want_version = rec["client_supported_versions"].empty()
+                                         ? rec["client_version"].get<std::string>()
+                                         : rec["client_supported_versions"][0].get<std::string>();
+    bool ok = req.request_type == "ClientHello" &&
+              req.request_domain == (rec["sni"].is_null() ? "" : rec["sni"].get<std::string>()) &&
+              Attr(req, "alpn") == (alpn.empty() ? "<none>" : alpn) &&
+              Attr(req, "tls_version") == want_version;
+    if (rec["alert"].is_null()) {
+      ok =
+          ok && resp.version == rec["version"] && resp.result == rec["cipher_suite"] &&
+          resp.status == L7ResponseStatus::kOk &&
+          Attr(resp, "alpn_selected") ==
+              (rec["alpn_selected"].is_null() ? "<none>" : rec["alpn_selected"].get<std::string>());
+    } else {
+      ok = ok && resp.code == rec["status"].get<int>() &&
+           resp.status == L7ResponseStatus::kServerError && resp.exception == "protocol_version";
+    }
+    EXPECT_TRUE(ok) << rec["client"] << ": " << req.request_domain << " " << Attr(req, "alpn")
+                    << " " << Attr(req, "tls_version") << " | " << resp.version << " "
+                    << resp.result << " " << resp.exception;
+    agree += ok;
+  }
+  EXPECT_EQ(total, facts["counts"]["requests"].get<size_t>());
+  EXPECT_GE(agree * 100, total * 99) << agree << "/" << total;
+  RecordProperty("agreement", std::to_string(agree) + "/" + std::to_string(total));
+}
+
+INSTANTIATE_TEST_SUITE_P(Tls, TlsPcapTest, testing::Values("tls_curl_nginx", "tls_openssl"));
+
+}  // namespace
+}  // namespace flowscope::agent::l7::tls
