@@ -64,6 +64,8 @@ def status_matches(rec, row):
         want = rec.get("status")
     if want in (None, ""):
         return True
+    if rec.get("protocol") == "text":
+        return True  # memcached text: the reply line (e.g. an incr result), checked via `error`
     try:
         want = int(str(want), 0)
     except ValueError:
@@ -120,12 +122,14 @@ def main():
                 client = rec["client"]
                 server = rec["server"]
                 key = (client, server, micros(rec["request"]["first_time"]))
+                # Requests that start in the same packet (pipelining) share a start time:
+                # they are matched in order.
                 cands = index.get(key, [])
                 problems = []
                 if not cands:
                     problems.append("no request log starting at the request's first packet")
                 else:
-                    row = cands[0]
+                    row = cands.pop(0)
                     if not method_matches(rec.get("method"), row):
                         problems.append(f"method {rec.get('method')!r} vs {row.get('request_type')!r}")
                     if not resource_matches(rec.get("resource"), row):
