@@ -33,8 +33,20 @@ def norm(s):
     return re.sub(r"[^a-z0-9]", "", str(s).lower())
 
 
+# tshark's names for commands that flowscope logs under DeepFlow's names.
+TSHARK_TO_DEEPFLOW = {
+    "usedatabase": "cominitdb",
+    "preparestatement": "comstmtprepare",
+    "executestatement": "comstmtexecute",
+    "closestatement": "comstmtclose",
+    "resetstatement": "comstmtreset",
+    "termination": "exit",
+}
+
+
 def method_matches(fact, row):
     a, b = norm(fact), norm(row.get("request_type", ""))
+    a = TSHARK_TO_DEEPFLOW.get(a, a)
     if not a:
         return True
     # "Query" ~ "COM_QUERY", "SET" ~ "SET", "CONFIG" ~ "CONFIG GET": one names the other.
