@@ -159,9 +159,10 @@ void L7Engine::Feed(FlowL7State* st, const FlowInfo& flow, Direction dir, uint64
   if (udp) {
     // A datagram is one whole message: no reassembly, no skipping across datagrams.
     L7Message msg;
-    ParseResult r = st->parser->Parse(ParseInput{dir, data.substr(0, max), true, true}, &msg);
+    ParseResult r =
+        st->parser->Parse(ParseInput{dir, data.substr(0, max), true, true, ts}, &msg);
     if (r.state == ParseState::kOk) {
-      msg.timestamp_ns = ts;
+      if (msg.timestamp_ns == 0) msg.timestamp_ns = ts;
       Deliver(st, flow, std::move(msg));
     } else {
       ++stats_.invalid;
@@ -197,7 +198,8 @@ void L7Engine::Feed(FlowL7State* st, const FlowInfo& flow, Direction dir, uint64
     }
     const bool at_limit = view.size() >= max;
     L7Message msg;
-    ParseResult r = st->parser->Parse(ParseInput{dir, view, at_limit, false}, &msg);
+    ParseResult r = st->parser->Parse(
+        ParseInput{dir, view, at_limit, false, buffered ? ds.buf_ts : ts}, &msg);
     if (r.state == ParseState::kNeedMore && !at_limit) {
       if (buffered) {
         data.remove_prefix(appended);
@@ -227,7 +229,7 @@ void L7Engine::Feed(FlowL7State* st, const FlowInfo& flow, Direction dir, uint64
       continue;
     }
     const size_t consumed = std::min<size_t>(r.consumed, view.size());
-    msg.timestamp_ns = buffered ? ds.buf_ts : ts;
+    if (msg.timestamp_ns == 0) msg.timestamp_ns = buffered ? ds.buf_ts : ts;
     msg.tcp_seq = buffered ? ds.buf_seq : seq;
     if (buffered) {
       const size_t old = ds.buf.size() - appended;

@@ -76,7 +76,8 @@ struct L7Message {
   TraceContext trace;
   std::vector<std::pair<std::string, std::string>> attributes;
 
-  // Set by the engine.
+  // Set by the engine. A parser may set timestamp_ns (from ParseInput::timestamp_ns) for a
+  // message it reports after its first bytes (a gRPC response completed by its trailers).
   uint64_t timestamp_ns = 0;  // when the message's first byte was seen
   uint32_t tcp_seq = 0;       // TCP sequence number of its first byte (0 for UDP)
 };
@@ -102,6 +103,7 @@ struct ParseInput {
   std::string_view data;  // from the start of a message; at most max_parse_bytes
   bool at_limit = false;  // no more bytes will be added to `data` for this message
   bool is_udp = false;    // `data` is one whole datagram
+  uint64_t timestamp_ns = 0;  // when data[0] was seen
 };
 
 class Parser {

@@ -150,7 +150,15 @@ def main():
                 if not cands:
                     problems.append("no request log starting at the request's first packet")
                 else:
-                    row = cands.pop(0)
+                    # Multiplexed streams (HTTP/2) are answered out of order: the log of
+                    # the same stream, else of the same resource, else the next in order.
+                    pick = next((i for i, r in enumerate(cands)
+                                 if rec.get("h2_stream") is not None and
+                                 r.get("request_id") == rec["h2_stream"]), None)
+                    if pick is None:
+                        pick = next((i for i, r in enumerate(cands)
+                                     if resource_matches(rec.get("resource"), r)), 0)
+                    row = cands.pop(pick)
                     if not method_matches(rec.get("method"), row):
                         problems.append(f"method {rec.get('method')!r} vs {row.get('request_type')!r}")
                     if not resource_matches(rec.get("resource"), row):
