@@ -389,6 +389,10 @@ ParseResult DnsParser::Parse(const ParseInput& in, L7Message* out) {
   return ParseResult::Ok(static_cast<uint32_t>(d.size()), 2 + len - d.size());
 }
 
+void DnsParser::OnPaired(const L7Message& request, L7Message* response) {
+  if (!request.attributes.empty()) response->attributes.clear();
+}
+
 size_t DnsParser::FindBoundary(Direction, std::string_view data) {
   // A length prefix followed by a header with one question and bounded counts.
   for (size_t p = 0; p + 2 + kHeaderSize <= data.size(); ++p) {

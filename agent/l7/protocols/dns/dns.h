@@ -30,6 +30,8 @@ class DnsParser final : public Parser {
   explicit DnsParser(const L7Config& config) : max_parse_bytes_(config.max_parse_bytes) {}
   ParseResult Parse(const ParseInput& in, L7Message* out) override;
   size_t FindBoundary(Direction dir, std::string_view data) override;
+  // The request already carries the opcode attribute: the session row needs it once.
+  void OnPaired(const L7Message& request, L7Message* response) override;
 
  private:
   uint32_t max_parse_bytes_;  // a datagram this long may have been cut by the engine

@@ -189,6 +189,17 @@ TEST(Dns, OpcodeAttributeAndNotify) {
   EXPECT_EQ(m.attributes[0].second, "NOTIFY");
 }
 
+TEST(Dns, PairedResponseDoesNotRepeatTheOpcode) {
+  DnsParser p{L7Config{}};
+  L7Message req, resp, lone;
+  ASSERT_EQ(ParseUdp(Query(1, "a.test", 1), &req).state, ParseState::kOk);
+  ASSERT_EQ(ParseUdp(Response(1, "a.test", 1, 0, {}), &resp, kS2C).state, ParseState::kOk);
+  ASSERT_EQ(ParseUdp(Response(2, "b.test", 1, 0, {}), &lone, kS2C).state, ParseState::kOk);
+  p.OnPaired(req, &resp);
+  EXPECT_TRUE(resp.attributes.empty());
+  EXPECT_EQ(lone.attributes.size(), 1u);  // a response without request keeps it
+}
+
 TEST(Dns, ResultIsBounded) {
   std::vector<std::string> answers;
   for (int i = 0; i < 60; ++i) answers.push_back(Rr(16, 1, "\x20" + std::string(32, 't')));
