@@ -57,15 +57,7 @@ void AppendPrintable(std::string* out, std::string_view s, size_t max) {
   }
 }
 
-struct Hello {
-  uint16_t legacy_version = 0;
-  uint16_t max_version = 0;  // ClientHello: highest supported_versions; ServerHello: selected
-  uint16_t cipher = 0;
-  bool has_cipher = false;
-  bool retry = false;
-  std::string sni;
-  std::string alpn;  // ClientHello: offered, comma separated; ServerHello: selected
-};
+using Hello = HelloInfo;
 
 void ParseExtension(uint16_t type, std::string_view data, bool client, Hello* h) {
   ByteReader r(data);
@@ -106,38 +98,74 @@ void ParseExtension(uint16_t type, std::string_view data, bool client, Hello* h)
   }
 }
 
-// A Client/ServerHello body (after the 4-byte handshake header), maybe cut: what is visible
-// is used. False when the fixed part is not there.
-bool ParseHello(std::string_view body, bool client, Hello* h) {
-  ByteReader r(body);
+enum class Fixed : uint8_t { kBad, kNoExtensions, kExtensions };
+
+// The fixed part of a Client/ServerHello (after the 4-byte handshake header; `hello` may be
+// cut). On kExtensions, the extensions block starts at hello[*ext_off] and is *ext_len long.
+Fixed ParseHelloFixed(std::string_view hello, bool client, Hello* h, size_t* ext_off,
+                      uint16_t* ext_len) {
+  ByteReader r(hello);
   std::string_view random, skip;
   uint8_t sid_len = 0;
   if (!r.U16Be(&h->legacy_version) || !r.Bytes(32, &random) || !r.U8(&sid_len) || sid_len > 32 ||
       !r.Bytes(sid_len, &skip)) {
-    return false;
+    return Fixed::kBad;
   }
   if (client) {
     uint16_t suites = 0;
     uint8_t comp = 0;
     if (!r.U16Be(&suites) || (suites & 1) != 0 || !r.Skip(suites) || !r.U8(&comp) ||
         !r.Skip(comp)) {
-      return true;  // cut inside the fixed part: no extensions to read
+      return Fixed::kNoExtensions;  // cut inside the fixed part
     }
   } else {
     uint8_t comp = 0;
-    if (!r.U16Be(&h->cipher) || !r.U8(&comp)) return false;
-    h->has_cipher = true;
+    if (!r.U16Be(&h->cipher) || !r.U8(&comp)) return Fixed::kBad;
     h->retry = std::memcmp(random.data(), kRetryRandom, 32) == 0;
   }
-  uint16_t ext_len = 0;
-  if (!r.U16Be(&ext_len)) return true;
-  while (!r.empty()) {
-    uint16_t type = 0, len = 0;
-    std::string_view data;
-    if (!r.U16Be(&type) || !r.U16Be(&len) || !r.Bytes(len, &data)) break;
-    ParseExtension(type, data, client, h);
+  if (!r.U16Be(ext_len)) return Fixed::kNoExtensions;
+  *ext_off = r.offset();
+  return Fixed::kExtensions;
+}
+
+enum class ExtWalk : uint8_t { kDone, kCut };
+
+// Reads extensions from d[*pos] while `*left` bytes of the block remain. kCut: stopped at
+// *pos because an extension is not all visible; an extension the log does not use is then
+// consumed as far as visible and `*skip` says how much of it follows (a wanted one — SNI,
+// ALPN, supported_versions, all small — is left for a call that sees it whole).
+ExtWalk WalkExtensions(std::string_view d, size_t* pos, uint32_t* left, bool client, Hello* h,
+                       uint64_t* skip) {
+  while (*left > 0) {
+    if (*left < 4) {
+      *left = 0;  // a malformed tail: nothing more to read
+      return ExtWalk::kDone;
+    }
+    if (d.size() < *pos + 4) return ExtWalk::kCut;
+    const uint16_t type = static_cast<uint16_t>((static_cast<uint8_t>(d[*pos]) << 8) |
+                                                static_cast<uint8_t>(d[*pos + 1]));
+    const uint16_t len = static_cast<uint16_t>((static_cast<uint8_t>(d[*pos + 2]) << 8) |
+                                               static_cast<uint8_t>(d[*pos + 3]));
+    if (4u + len > *left) {
+      *left = 0;  // a length that lies about the block: stop reading
+      return ExtWalk::kDone;
+    }
+    if (*pos + 4 + len <= d.size()) {
+      ParseExtension(type, d.substr(*pos + 4, len), client, h);
+      *pos += 4 + len;
+      *left -= 4 + len;
+      continue;
+    }
+    const bool wanted =
+        (type == kExtServerName || type == kExtAlpn || type == kExtSupportedVersions) && len <= 512;
+    if (!wanted) {
+      *skip = *pos + 4 + len - d.size();
+      *left -= 4 + len;
+      *pos = d.size();
+    }
+    return ExtWalk::kCut;
   }
-  return true;
+  return ExtWalk::kDone;
 }
 
 InferResult Infer(const InferInput& in) {
@@ -324,6 +352,7 @@ std::string_view AlertName(uint8_t d) {
 }
 
 ParseResult TlsParser::Parse(const ParseInput& in, L7Message* out) {
+  if (pending_[static_cast<int>(in.dir)].active) return ContinueHello(in, out);
   const std::string_view d = in.data;
   if (!PlausibleHeaderPrefix(d.substr(0, kRecordHeaderSize))) return ParseResult::Invalid();
   RecordHeader rh;
@@ -378,10 +407,61 @@ ParseResult TlsParser::Parse(const ParseInput& in, L7Message* out) {
     return ParseResult::NeedMore();
   }
   Hello h;
-  if (!ParseHello(body.substr(std::min<size_t>(4, body.size()), hs_len), client, &h)) {
-    return ParseResult::Invalid();
+  h.length = hs_len;
+  const std::string_view hello = body.substr(std::min<size_t>(4, body.size()), hs_len);
+  size_t ext_off = 0;
+  uint16_t ext_len = 0;
+  const Fixed fixed = ParseHelloFixed(hello, client, &h, &ext_off, &ext_len);
+  if (fixed == Fixed::kBad) return ParseResult::Invalid();
+  if (fixed == Fixed::kExtensions) {
+    size_t pos = kRecordHeaderSize + 4 + ext_off;
+    uint32_t ext_left = static_cast<uint32_t>(std::min<uint64_t>(ext_len, hs_len - ext_off));
+    uint64_t ext_skip = 0;
+    const ExtWalk w = WalkExtensions(d.substr(0, total), &pos, &ext_left, client, &h, &ext_skip);
+    if (w == ExtWalk::kCut && pos + ext_skip < total) {
+      Pending& p = pending_[static_cast<int>(in.dir)];
+      p.active = true;
+      p.hello = std::move(h);
+      p.first_ns = in.timestamp_ns;
+      p.ext_left = ext_left;
+      p.record_left = total - pos - ext_skip;
+      out->ignore = true;
+      out->is_request = client;
+      return ParseResult::Ok(static_cast<uint32_t>(pos), ext_skip);
+    }
   }
-  out->length = hs_len;
+  FillHello(h, client, out);
+  return ParseResult::Ok(consumed, skip);
+}
+
+ParseResult TlsParser::ContinueHello(const ParseInput& in, L7Message* out) {
+  const bool client = in.dir == Direction::kClientToServer;
+  Pending& p = pending_[static_cast<int>(in.dir)];
+  const std::string_view d = in.data.substr(0, p.record_left);
+  size_t pos = 0;
+  uint64_t ext_skip = 0;
+  const ExtWalk w = WalkExtensions(d, &pos, &p.ext_left, client, &p.hello, &ext_skip);
+  if (w == ExtWalk::kCut && pos == 0 && ext_skip == 0) {
+    if (!in.at_limit && d.size() < p.record_left) return ParseResult::NeedMore();
+    pos = d.size();  // nothing more can be read: report what is known
+    p.ext_left = 0;
+  }
+  ext_skip = std::min<uint64_t>(ext_skip, p.record_left - pos);
+  p.record_left -= pos + ext_skip;
+  if (w == ExtWalk::kDone || p.ext_left == 0 || p.record_left == 0) {
+    FillHello(p.hello, client, out);
+    out->timestamp_ns = p.first_ns;
+    const uint64_t rest = ext_skip + p.record_left;  // the record after the extensions
+    p = Pending{};
+    return ParseResult::Ok(static_cast<uint32_t>(pos), rest);
+  }
+  out->ignore = true;
+  out->is_request = client;
+  return ParseResult::Ok(static_cast<uint32_t>(pos), ext_skip);
+}
+
+void TlsParser::FillHello(const HelloInfo& h, bool client, L7Message* out) {
+  out->length = h.length;
   if (client) {
     client_hello_seen_ = true;
     retry_requested_ = false;
@@ -405,10 +485,10 @@ ParseResult TlsParser::Parse(const ParseInput& in, L7Message* out) {
       server_hello_seen_ = true;
     }
   }
-  return ParseResult::Ok(consumed, skip);
 }
 
-size_t TlsParser::FindBoundary(Direction, std::string_view data) {
+size_t TlsParser::FindBoundary(Direction dir, std::string_view data) {
+  pending_[static_cast<int>(dir)] = Pending{};
   for (size_t p = 0; p + kRecordHeaderSize <= data.size(); ++p) {
     RecordHeader rh;
     if (ReadRecordHeader(data.substr(p), &rh) && rh.version >= 0x0300) return p;
