@@ -6,7 +6,13 @@
 //   --mode decode     PcapFileSource + Decoder: read and decode, nothing kept
 //   --mode flowmap    read, decode and FlowMap, meter deltas and flow logs counted and dropped
 //   --mode flowscope  PcapFileSource + PacketPipeline through RunSource: read, decode, flow map,
-//                     network metrics; the records go to a sink that only counts them
+//                     L7 request logs, network and application metrics; the records go to a
+//                     sink that only counts them
+//   --mode l4only     the same with the L7 engine off (PipelineConfig::l7_enabled = false): the
+//                     baseline that shows what request logs cost (bench/run_l7_bench.sh)
+//
+// With L7 on, the RESULT line also carries the request logs (rows of RecordSink::OnL7Log) and
+// their rate per wall and per CPU second, and the L7 engine's counters.
 //
 // Every run opens the file afresh and is timed from the open to the end of the last record
 // (for flowscope: after Finish(), which closes every flow and flushes every meter). Warm-up
@@ -27,8 +33,10 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "agent/capture/decoder.h"
 #include "agent/capture/pcap_file_source.h"
+#include "agent/l7/registry.h"
 #include "agent/pipeline/packet_pipeline.h"
 
 namespace flowscope::bench {
@@ -186,7 +194,8 @@ absl::StatusOr<RunResult> RunFlowMap(const std::string& path) {
   return r;
 }
 
-// Discards every record, counting what the TCP conversation cross-check needs.
+// Discards every record, counting what the TCP conversation cross-check and the L7 benchmark
+// need.
 class CountingSink final : public agent::RecordSink {
  public:
   void OnL4FlowLog(const L4FlowLog& log) override {
@@ -198,22 +207,37 @@ class CountingSink final : public agent::RecordSink {
   }
   void OnNetwork(const NetworkRow&) override { ++network_rows; }
   void OnNetworkMap(const NetworkMapRow&) override { ++network_map_rows; }
+  void OnL7Log(const L7FlowLog& row) override {
+    ++l7_logs;
+    l7_sessions += row.type == L7LogType::kSession;
+    l7_error_logs += row.response_status == L7ResponseStatus::kClientError ||
+                     row.response_status == L7ResponseStatus::kServerError;
+    l7_timeout_logs += row.response_status == L7ResponseStatus::kTimeout;
+  }
 
   uint64_t flow_logs = 0;
   uint64_t tcp_flows = 0;  // first reports of TCP flows: one per flow
   uint64_t udp_flows = 0;
   uint64_t network_rows = 0;
   uint64_t network_map_rows = 0;
+  uint64_t l7_logs = 0;          // request log rows
+  uint64_t l7_sessions = 0;      // rows with request and response
+  uint64_t l7_error_logs = 0;    // rows with status client or server error
+  uint64_t l7_timeout_logs = 0;  // rows of requests without response
 };
 
-// The packet path: read, decode, flow map, network metrics.
-absl::StatusOr<RunResult> RunFlowscope(const std::string& path) {
+// The packet path: read, decode, flow map, L7 request logs (unless `l7` is false), metrics.
+// `l7_protocols`: the protocols to infer (empty: all registered ones).
+absl::StatusOr<RunResult> RunFlowscope(const std::string& path, bool l7,
+                                       const std::vector<std::string>& l7_protocols) {
   RunResult r;
   CountingSink sink;
   Stopwatch watch;
   auto source = agent::PcapFileSource::Open(path);
   if (!source.ok()) return source.status();
   agent::PipelineConfig config;  // defaults, as `flowscope pcap` without options
+  config.l7_enabled = l7;
+  config.l7.enabled_protocols = l7_protocols;
   agent::PacketPipeline pipeline(config, &sink);
   absl::Status status = agent::RunSource(**source, pipeline, agent::RunOptions{});
   watch.Stop(&r);
@@ -230,6 +254,24 @@ absl::StatusOr<RunResult> RunFlowscope(const std::string& path) {
                 {"network_map_rows", sink.network_map_rows},
                 {"decode_errors", stats.decode.errors()},
                 {"evicted", stats.flow.evicted}};
+  if (l7) {
+    const agent::l7::L7Stats& l = stats.l7;
+    r.counters.insert(r.counters.end(), {{"l7_logs", sink.l7_logs},
+                                         {"l7_sessions", sink.l7_sessions},
+                                         {"l7_error_logs", sink.l7_error_logs},
+                                         {"l7_timeout_logs", sink.l7_timeout_logs},
+                                         {"l7_flows_inferred", l.flows_inferred},
+                                         {"l7_flows_unknown", l.flows_unknown},
+                                         {"l7_requests", l.requests},
+                                         {"l7_responses", l.responses},
+                                         {"l7_invalid", l.invalid},
+                                         {"l7_timeouts", l.timeouts},
+                                         {"l7_orphan_responses", l.orphan_responses},
+                                         {"l7_resyncs", l.resyncs},
+                                         {"l7_gaps", l.gaps},
+                                         {"l7_payloads", l.payloads},
+                                         {"l7_skipped_bytes", l.skipped_bytes}});
+  }
   return r;
 }
 
@@ -238,6 +280,8 @@ struct Options {
   std::string file;
   int repeat = 5;
   int warmup = 1;
+  std::vector<std::string> l7_protocols;
+  bool list_l7_protocols = false;
 };
 
 double Mpps(const RunResult& r) { return static_cast<double>(r.packets) / r.wall_s / 1e6; }
@@ -247,28 +291,64 @@ int Main(int argc, char** argv) {
   Options opt;
   CLI::App app{
       "Replays a pcap file through libpcap alone, the decoder, or the whole flowscope "
-      "packet path, and prints packets/s and Gbit/s (wire bytes) on this core."};
+      "packet path (with or without L7 request logs), and prints packets/s and Gbit/s (wire "
+      "bytes) on this core, and request logs/s."};
   app.add_option("--mode", opt.mode, "what to run on each packet")
-      ->check(CLI::IsMember({"libpcap", "decode", "flowmap", "flowscope"}))
+      ->check(CLI::IsMember({"libpcap", "decode", "flowmap", "flowscope", "l4only"}))
       ->capture_default_str();
+  // One comma-separated value (a vector option would also swallow FILE).
+  std::string l7_protocols;
+  app.add_option("--l7-protocols", l7_protocols,
+                 "--mode flowscope: infer only these protocols, comma-separated (names as in "
+                 "the registry: http,redis,mysql,...; default all)");
+  app.add_flag("--list-l7-protocols", opt.list_l7_protocols,
+               "print the registered L7 protocols, one a line, and exit");
   app.add_option("--repeat", opt.repeat, "measured runs; best and median are reported")
       ->check(CLI::Range(1, 1000))
       ->capture_default_str();
   app.add_option("--warmup", opt.warmup, "unmeasured runs first (page cache, allocator)")
       ->check(CLI::Range(0, 100))
       ->capture_default_str();
-  app.add_option("FILE", opt.file, "pcap file (bench/gen_flows_pcap writes one)")->required();
+  app.add_option("FILE", opt.file,
+                 "pcap file (bench/gen_flows_pcap or bench/gen_l7_pcap writes one)");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   }
+  for (absl::string_view name : absl::StrSplit(l7_protocols, ',', absl::SkipEmpty())) {
+    opt.l7_protocols.emplace_back(name.data(), name.size());
+  }
+  if (opt.list_l7_protocols) {
+    for (const agent::l7::ProtocolSpec* p : agent::l7::AllProtocols()) {
+      std::printf("%.*s\n", static_cast<int>(p->name.size()), p->name.data());
+    }
+    return 0;
+  }
+  if (opt.file.empty()) {
+    std::fprintf(stderr, "pcap_replay_bench: FILE is required\n");
+    return 2;
+  }
+  for (const std::string& name : opt.l7_protocols) {
+    if (agent::l7::FindProtocol(name) == nullptr) {
+      std::fprintf(stderr,
+                   "pcap_replay_bench: --l7-protocols: %s is not a registered protocol "
+                   "(--list-l7-protocols lists them)\n",
+                   name.c_str());
+      return 2;
+    }
+  }
   auto run = [&]() -> absl::StatusOr<RunResult> {
     if (opt.mode == "libpcap") return RunLibpcap(opt.file);
     if (opt.mode == "decode") return RunDecode(opt.file);
     if (opt.mode == "flowmap") return RunFlowMap(opt.file);
-    return RunFlowscope(opt.file);
+    return RunFlowscope(opt.file, opt.mode == "flowscope", opt.l7_protocols);
   };
+  if (!opt.l7_protocols.empty() && opt.mode != "flowscope") {
+    std::fprintf(stderr, "pcap_replay_bench: --l7-protocols needs --mode flowscope, not %s\n",
+                 opt.mode.c_str());
+    return 2;
+  }
 
   for (int i = 0; i < opt.warmup; ++i) {
     auto r = run();
@@ -317,6 +397,13 @@ int Main(int argc, char** argv) {
       static_cast<double>(best.packets) / min_cpu / 1e6, Gbps(best), Gbps(median), usage.ru_maxrss);
   for (const auto& [name, value] : best.counters) {
     std::printf(" %s=%llu", name.c_str(), static_cast<unsigned long long>(value));
+  }
+  // Request logs per second: best wall clock, median wall clock, least disturbed CPU time.
+  for (const auto& [name, value] : best.counters) {
+    if (name != "l7_logs") continue;
+    const double logs = static_cast<double>(value);
+    std::printf(" l7_logs_per_s=%.0f median_l7_logs_per_s=%.0f l7_logs_per_cpu_s=%.0f",
+                logs / best.wall_s, logs / median.wall_s, logs / min_cpu);
   }
   std::printf("\n");
   return 0;
