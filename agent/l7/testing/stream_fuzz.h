@@ -60,4 +60,33 @@ inline int FuzzStreamParser(const ProtocolSpec& spec, uint16_t server_port, cons
   return 0;
 }
 
+// A record-structured input, for protocols whose meaning depends on the conversation (Kafka
+// responses need their request, MQTT packets the CONNECT's level): after the control byte, each
+// record is a 2-byte header (top bit: server → client; the rest: length) and its bytes, fed in
+// order to one parser; then the whole input, both ways, to a second one.
+inline int FuzzRecordParser(const ProtocolSpec& spec, uint16_t server_port, const uint8_t* bytes,
+                            size_t size) {
+  if (size == 0) return 0;
+  L7Config config;
+  const size_t bound = (bytes[0] & 1) ? 1024 : 64;
+  auto parser = spec.make_parser(config);
+  std::string_view rest(reinterpret_cast<const char*>(bytes) + 1, size - 1);
+  while (rest.size() >= 2) {
+    const auto hi = static_cast<uint8_t>(rest[0]), lo = static_cast<uint8_t>(rest[1]);
+    rest.remove_prefix(2);
+    const Direction dir = (hi & 0x80) ? Direction::kServerToClient : Direction::kClientToServer;
+    const size_t len = std::min<size_t>(((hi & 0x7f) << 8) | lo, rest.size());
+    const std::string_view record = rest.substr(0, len);
+    rest.remove_prefix(len);
+    spec.infer(InferInput{dir, record, false, server_port});
+    spec.infer(InferInput{dir, record, false, 0});
+    Feed(*parser, dir, record, bound);
+  }
+  const std::string_view all(reinterpret_cast<const char*>(bytes) + 1, size - 1);
+  auto other = spec.make_parser(config);
+  Feed(*other, Direction::kClientToServer, all, bound);
+  Feed(*other, Direction::kServerToClient, all, bound);
+  return 0;
+}
+
 }  // namespace flowscope::agent::l7::fuzzing
