@@ -74,9 +74,16 @@ bool ParseB3(std::string_view v, std::string* trace_id, std::string* span_id,
 bool ParseUberTraceId(std::string_view v, std::string* trace_id, std::string* span_id,
                       std::string* parent_span_id) {
   // trace-id ":" span-id ":" parent-span-id ":" flags; ':' may arrive URL-encoded as %3A.
-  std::string s(Trim(v));
-  for (size_t at; (at = s.find("%3A")) != std::string::npos || (at = s.find("%3a")) != std::string::npos;) {
-    s.replace(at, 3, ":");
+  std::string_view t = Trim(v);
+  std::string s;
+  s.reserve(t.size());
+  for (size_t i = 0; i < t.size(); ++i) {
+    if (t[i] == '%' && i + 2 < t.size() && t[i + 1] == '3' && (t[i + 2] == 'A' || t[i + 2] == 'a')) {
+      s.push_back(':');
+      i += 2;
+    } else {
+      s.push_back(t[i]);
+    }
   }
   std::vector<std::string_view> parts = Split(s, ':');
   if (parts.size() != 4 || !IsHex(parts[0]) || !IsHex(parts[1])) return false;
