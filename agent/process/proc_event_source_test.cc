@@ -1,7 +1,9 @@
 // Real eBPF on real processes (CTest label: integration; needs root). Every wait is bounded.
 #include "agent/process/proc_event_source.h"
 
+#include <sched.h>
 #include <signal.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -93,6 +95,20 @@ int Reap(pid_t pid) {
   }
   return status;
 }
+
+// Kills and reaps what is left of some children when a test ends early (a failed ASSERT).
+class KillOnExit {
+ public:
+  explicit KillOnExit(std::vector<uint32_t>* pids) : pids_(pids) {}
+  ~KillOnExit() {
+    for (uint32_t pid : *pids_) {
+      if (kill(static_cast<pid_t>(pid), SIGKILL) == 0) waitpid(static_cast<pid_t>(pid), nullptr, 0);
+    }
+  }
+
+ private:
+  std::vector<uint32_t>* pids_;
+};
 
 std::string Comm() {
   char name[17] = {};
@@ -255,7 +271,8 @@ TEST_F(ProcEventSourceTest, ShellForksAndExecs) {
   EXPECT_EQ(p->cmdline, "/bin/sleep 0.1");
   EXPECT_TRUE(p->exited());
 
-  const ProcEvent* exit3 = Find(collector_.Of(fails), ProcEventKind::kExit, fails);
+  const auto fails_events = collector_.Of(fails);
+  const ProcEvent* exit3 = Find(fails_events, ProcEventKind::kExit, fails);
   ASSERT_NE(exit3, nullptr);
   EXPECT_EQ(exit3->exit_code, 3 << 8);  // wait(2) status
 }
@@ -281,6 +298,52 @@ TEST_F(ProcEventSourceTest, ThreadsAreNotProcesses) {
   }
   ASSERT_NE(table_->Lookup(self), nullptr);
   EXPECT_FALSE(table_->Lookup(self)->exited());
+}
+
+TEST_F(ProcEventSourceTest, ForkWithoutExecIsRefreshedFromProc) {
+  ProcEventSourceOptions opt;
+  opt.rescan_interval = std::chrono::nanoseconds(0);
+  opt.fork_refresh_delay = std::chrono::milliseconds(50);
+  StartSource({}, opt);
+  if (source_ == nullptr) return;
+  const uint32_t self = static_cast<uint32_t>(getpid());
+  pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    prctl(PR_SET_NAME, "fs-forked");  // no exec: only /proc can tell the new name
+    pause();
+    _exit(0);
+  }
+  const uint32_t child = static_cast<uint32_t>(pid);
+  std::vector<uint32_t> children = {child};
+  KillOnExit guard(&children);
+  ASSERT_TRUE(
+      collector_.WaitFor([&](const auto& ev) { return Has(ev, ProcEventKind::kFork, child); }));
+  const auto deadline = Clock::now() + std::chrono::seconds(5);
+  std::shared_ptr<const ProcessInfo> p;
+  while (Clock::now() < deadline) {
+    p = table_->Lookup(child);
+    if (p != nullptr && !p->inherited()) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_NE(p, nullptr);
+  EXPECT_EQ(p->source, InfoSource::kRescan);
+  EXPECT_EQ(p->comm, "fs-forked");
+  EXPECT_EQ(p->ppid, self);
+  EXPECT_NE(p->start_ticks, 0u);
+  EXPECT_EQ(p->exe, table_->Lookup(self)->exe);
+  EXPECT_GE(source_->Stats().fork_refreshed, 1u);
+
+  kill(pid, SIGKILL);
+  Reap(pid);
+  children.clear();  // reaped: the pid may be reused from now on
+  ASSERT_TRUE(
+      collector_.WaitFor([&](const auto& ev) { return Has(ev, ProcEventKind::kExit, child); }));
+  const auto events = collector_.Of(child);
+  const ProcEvent* exit = Find(events, ProcEventKind::kExit, child);
+  ASSERT_NE(exit, nullptr);
+  EXPECT_EQ(exit->exit_code, SIGKILL);
+  EXPECT_EQ(exit->comm, "fs-forked");
 }
 
 TEST_F(ProcEventSourceTest, BurstOf200ShortLivedProcesses) {
@@ -328,15 +391,16 @@ TEST_F(ProcEventSourceTest, BurstOf200ShortLivedProcesses) {
 TEST_F(ProcEventSourceTest, FullRingBufferIsCountedAndRescanRepairs) {
   // A one-page ring buffer and a listener that stalls the poll thread while 100 processes
   // start: the ring must overflow. The children stay alive, so a rescan can name them.
-  std::mutex gate;
-  std::unique_lock<std::mutex> hold(gate);
+  // Shared with the listener: the poll thread may still call it while the test unwinds.
+  auto gate = std::make_shared<std::mutex>();
+  std::unique_lock<std::mutex> hold(*gate);
   table_ = std::make_unique<ProcessTable>();
   ASSERT_TRUE(table_->Scan().ok());
   ProcEventSourceOptions opt;
   opt.ring_buffer_bytes = static_cast<uint32_t>(getpagesize());
   opt.rescan_interval = std::chrono::nanoseconds(0);
   opt.fork_refresh_delay = std::chrono::hours(1);  // only the rescan repairs
-  opt.listener = [&gate](const ProcEvent&) { std::lock_guard wait(gate); };
+  opt.listener = [gate](const ProcEvent&) { std::lock_guard wait(*gate); };
   auto source = ProcEventSource::Start(table_.get(), std::move(opt));
   if (source.status().code() == absl::StatusCode::kPermissionDenied && geteuid() != 0) {
     GTEST_SKIP() << "needs root: " << source.status();
@@ -348,6 +412,7 @@ TEST_F(ProcEventSourceTest, FullRingBufferIsCountedAndRescanRepairs) {
   std::vector<uint32_t> pids;
   for (int i = 0; i < kCount; ++i)
     pids.push_back(static_cast<uint32_t>(Spawn({"/bin/sleep", "20"})));
+  KillOnExit guard(&pids);
   // Let every child exec before the gate opens.
   for (uint32_t pid : pids) {
     const auto deadline = Clock::now() + std::chrono::seconds(5);
@@ -397,6 +462,8 @@ TEST_F(ProcEventSourceTest, FullRingBufferIsCountedAndRescanRepairs) {
   }
   for (uint32_t pid : pids) kill(static_cast<pid_t>(pid), SIGKILL);
   for (uint32_t pid : pids) Reap(static_cast<pid_t>(pid));
+  pids.clear();  // reaped: the pids may be reused from now on
+  source_->Stop();
 }
 
 TEST_F(ProcEventSourceTest, StopIsIdempotentAndStatsSurvive) {
@@ -465,6 +532,50 @@ TEST(ProcEventSourceStartTest, NotRootIsAClearError) {
                        std::to_string(static_cast<int>(absl::StatusCode::kPermissionDenied))));
   EXPECT_THAT(msg, HasSubstr("need root"));
   EXPECT_THAT(msg, HasSubstr("uid 65534"));
+}
+
+TEST(ProcEventSourceStartTest, MountsTracefsWhenMissing) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root";
+  // In a child with a private mount namespace, so that nobody else loses tracefs.
+  int fds[2];
+  ASSERT_EQ(pipe(fds), 0);
+  pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    close(fds[0]);
+    auto report = [&](const std::string& s) { (void)!write(fds[1], s.data(), s.size()); };
+    if (unshare(CLONE_NEWNS) != 0 || mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr)) {
+      report("setup: unshare failed");
+      _exit(1);
+    }
+    umount2("/sys/kernel/tracing", MNT_DETACH);  // may not have been mounted at all
+    if (access("/sys/kernel/tracing/events", F_OK) == 0) {
+      report("setup: tracefs still mounted");
+      _exit(1);
+    }
+    ProcEventSourceOptions opt;
+    opt.mount_tracefs = false;
+    absl::Status refused = CheckProcEventPrerequisites(opt);
+    opt.mount_tracefs = true;
+    absl::Status mounted = CheckProcEventPrerequisites(opt);
+    report(std::to_string(static_cast<int>(refused.code())) + "|" + std::string(refused.message()) +
+           "|" + std::to_string(static_cast<int>(mounted.code())) + "|" +
+           (access("/sys/kernel/tracing/events/sched/sched_process_exec", F_OK) == 0 ? "events"
+                                                                                     : "none"));
+    _exit(0);
+  }
+  close(fds[1]);
+  std::string msg;
+  char buf[512];
+  ssize_t n;
+  while ((n = read(fds[0], buf, sizeof(buf))) > 0) msg.append(buf, static_cast<size_t>(n));
+  close(fds[0]);
+  Reap(pid);
+  ASSERT_THAT(msg, ::testing::Not(::testing::StartsWith("setup:"))) << msg;
+  EXPECT_THAT(msg, ::testing::StartsWith(
+                       std::to_string(static_cast<int>(absl::StatusCode::kFailedPrecondition))));
+  EXPECT_THAT(msg, HasSubstr("mount -t tracefs nodev /sys/kernel/tracing"));
+  EXPECT_THAT(msg, ::testing::EndsWith("|0|events"));  // mounted by the check itself
 }
 
 }  // namespace
