@@ -258,6 +258,7 @@ absl::Status SocketTracer::Impl::Load() {
   ro->capture_bytes = options.capture_bytes;
   ro->ephemeral_port_lo = EphemeralPortLow();
   ro->reserve_records = options.reserve_records ? 1 : 0;
+  ro->wakeup_bytes = std::min(options.wakeup_bytes, options.ring_bytes / 4);
   // Ids unique across restarts: start time in the high 32 bits, a counter below.
   const uint64_t seed = static_cast<uint64_t>(NowNs(CLOCK_REALTIME) / 1000000000) << 32;
   skel->data->next_socket_id = seed | 1;
@@ -444,6 +445,8 @@ absl::StatusOr<size_t> SocketTracer::Poll(int timeout_ms, EventFn fn) {
   m.current_fn = &fn;
   m.delivered_in_poll = 0;
   int rc = ring_buffer__poll(m.ring.get(), timeout_ms);
+  // Records below the wake-up threshold raise no epoll event: take them too.
+  if (rc >= 0) rc = ring_buffer__consume(m.ring.get());
   m.current_fn = nullptr;
   if (rc < 0 && rc != -EINTR) {
     return absl::InternalError(absl::StrCat("ebpf: ring buffer poll: ", Errno(-rc)));

@@ -40,6 +40,10 @@ struct SocketTracerOptions {
   bool tls = true;
   // Ring buffer shared by all CPUs: a power of two >= the page size.
   uint32_t ring_bytes = 8u << 20;
+  // The kernel wakes Poll only once this many bytes wait in the ring (clamped to a quarter of
+  // ring_bytes); less is picked up when Poll's timeout expires. 0 wakes on every record, which
+  // costs the traced programs a reader wake-up per message (README.md "Cost").
+  uint32_t wakeup_bytes = 64u << 10;
   // How often Poll looks for processes not seen yet (new libssl files). Processes that exec
   // are looked at right away, then on a widening schedule until tls_exec_watch_ms after.
   uint32_t tls_scan_interval_ms = 1000;

@@ -35,6 +35,10 @@ const volatile __u32 target_tgid = 0;    // 0: every process; else only this one
 const volatile __u32 capture_bytes = 1024;  // payload bytes per record, <= FS_CAPTURE_MAX
 const volatile __u32 ephemeral_port_lo = 32768;  // net.ipv4.ip_local_port_range low end
 const volatile __u8 reserve_records = 0;  // 1: bpf_ringbuf_reserve for single-buffer calls
+// Wake the reader only once this many bytes wait in the ring (0: on every record). The reader
+// polls with a timeout and drains what is there, so a quiet ring is read anyway; a busy one
+// costs one wake-up per batch instead of one per record.
+const volatile __u32 wakeup_bytes = 0;
 
 // ---- id generators (.data: seeded by the loader with start time << 32 so ids stay unique
 // across agent restarts) ----
@@ -170,6 +174,12 @@ struct file___pre613 {
 } __attribute__((preserve_access_index));
 
 // ---- helpers ----
+
+static __always_inline __u64 wakeup_flags(void) {
+  if (wakeup_bytes == 0) return 0;
+  return bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wakeup_bytes ? BPF_RB_FORCE_WAKEUP
+                                                                       : BPF_RB_NO_WAKEUP;
+}
 
 static __always_inline void count(__u32 idx) {
   __u64 *v = bpf_map_lookup_elem(&counters, &idx);
@@ -310,7 +320,7 @@ static __always_inline void emit_lifecycle(__u8 kind, __u8 func, struct sock *sk
   h->ts_ns = bpf_ktime_get_ns();
   fill_task(h, bpf_get_current_pid_tgid());
   read_tuple(sk, h);
-  if (bpf_ringbuf_output(&events, h, sizeof(*h), 0)) {
+  if (bpf_ringbuf_output(&events, h, sizeof(*h), wakeup_flags())) {
     count(FS_CNT_RING_FULL);
     return;
   }
@@ -460,7 +470,7 @@ static __always_inline __u64 record_size(__u64 cap) {
 }
 
 static __always_inline void submit(struct event_buf *e) {
-  if (bpf_ringbuf_output(&events, e, record_size(e->hdr.cap_len), 0)) {
+  if (bpf_ringbuf_output(&events, e, record_size(e->hdr.cap_len), wakeup_flags())) {
     count(FS_CNT_RING_FULL);
     return;
   }
@@ -546,7 +556,7 @@ static __always_inline int emit_reserved(struct sys_args *a, long ret, __u64 pid
   h->cap_len = 0;
   if (n && bpf_probe_read_user(e->data, n, (void *)a->buf) == 0) h->cap_len = (__u32)n;
   else if (n) count(FS_CNT_COPY_FAILED);
-  bpf_ringbuf_submit(e, 0);
+  bpf_ringbuf_submit(e, wakeup_flags());
   count(FS_CNT_DATA_EVENTS);
   return 1;
 }
@@ -795,7 +805,7 @@ int sched_process_exec(struct trace_event_raw_sched_process_exec *ctx) {
   e->pad[0] = e->pad[1] = e->pad[2] = 0;
   e->pid = pid_tgid >> 32;
   bpf_get_current_comm(e->comm, sizeof(e->comm));
-  bpf_ringbuf_submit(e, 0);
+  bpf_ringbuf_submit(e, wakeup_flags());
   count(FS_CNT_EXEC_EVENTS);
   return 0;
 }
@@ -898,7 +908,7 @@ int BPF_KRETPROBE(ssl_exit, int ret) {
   h->tcp_seq = 0;
   h->syscall_trace_id = syscall_trace_id(pid_tgid, egress, 0);
   h->cap_len = copy_buf(e->data, c.buf, clamp_cap(len));
-  if (bpf_ringbuf_output(&events, e, record_size(h->cap_len), 0)) {
+  if (bpf_ringbuf_output(&events, e, record_size(h->cap_len), wakeup_flags())) {
     count(FS_CNT_RING_FULL);
     return 0;
   }
