@@ -2,7 +2,8 @@
 // ping-pong in this process, without tracer, and with the tracer (pid filter on this process,
 // events consumed by a polling thread) in its two record modes: per-CPU assembly +
 // bpf_ringbuf_output of the used size (default), and direct bpf_ringbuf_reserve of
-// capture_bytes. Also the tracer's start time. Reports, never asserts. Needs root.
+// capture_bytes; plus the default with a reader wake-up per record (wakeup_bytes 0), and the
+// tracer attached but filtering on another pid. Also the tracer's start time. Reports, never asserts. Needs root.
 //
 //   socket_tracer_bench [rounds=50000] [payload_bytes=100,1000]
 #include <arpa/inet.h>
@@ -73,7 +74,7 @@ double Rounds(int rounds, size_t n) {
   return std::chrono::duration<double, std::nano>(t1 - t0).count() / rounds;
 }
 
-enum class Mode { kNone, kOtherPid, kOutput, kReserve };
+enum class Mode { kNone, kOtherPid, kOutput, kReserve, kWakeEach };
 
 // Best of `repeats` runs (the machine may be shared: the minimum is the least disturbed).
 void Measure(const char* label, int rounds, size_t n, Mode mode, int repeats) {
@@ -84,6 +85,7 @@ void Measure(const char* label, int rounds, size_t n, Mode mode, int repeats) {
   o.target_pid = mode == Mode::kOtherPid ? 1 : static_cast<uint32_t>(getpid());
   o.tls = false;
   o.reserve_records = mode == Mode::kReserve;
+  if (mode == Mode::kWakeEach) o.wakeup_bytes = 0;
   o.log = [](std::string_view) {};
   std::unique_ptr<SocketTracer> t;
   std::atomic<bool> stop{false};
@@ -106,7 +108,7 @@ void Measure(const char* label, int rounds, size_t n, Mode mode, int repeats) {
   for (int r = 0; r < repeats; ++r) best = std::min(best, Rounds(rounds, n));
   stop = true;
   if (poller.joinable()) poller.join();
-  std::printf("%-26s payload %5zu B: %7.0f ns/round", label, n, best);
+  std::printf("%-27s payload %5zu B: %7.0f ns/round", label, n, best);
   if (t) {
     auto c = t->Counters();
     std::printf("  (start %.0f ms, records %llu, ring_full %llu)", start_ms,
@@ -129,6 +131,7 @@ int main(int argc, char** argv) {
     Measure("tracer, other pid", rounds, n, Mode::kOtherPid, repeats);
     Measure("tracer, output (default)", rounds, n, Mode::kOutput, repeats);
     Measure("tracer, reserve", rounds, n, Mode::kReserve, repeats);
+    Measure("tracer, output, wake each", rounds, n, Mode::kWakeEach, repeats);
   }
   return 0;
 }
