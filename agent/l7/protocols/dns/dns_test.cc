@@ -2,17 +2,15 @@
 
 #include <gtest/gtest.h>
 
-#include <filesystem>
-#include <fstream>
 #include <map>
-#include <nlohmann/json.hpp>
 #include <random>
 #include <regex>
 #include <string>
 #include <vector>
 
-#include "agent/capture/decoder.h"
-#include "agent/capture/pcap_file_source.h"
+#include "agent/l7/testing/engine_like_feeder.h"
+#include "agent/l7/testing/facts.h"
+#include "agent/l7/testing/pcap_connections.h"
 
 namespace flowscope::agent::l7::dns {
 namespace {
@@ -358,69 +356,32 @@ TEST(Dns, InferenceRejectsOthers) {
 
 // ---- Real traffic (dnsmasq and BIND, facts from tshark) ----
 
+// A flow's messages, parsed as the engine would (UDP datagrams one each, TCP reassembled).
 struct Flow {
   std::vector<L7Message> reqs, resps;
-  std::string to_server, to_client;
 };
 
-std::string Key(const IpAddr& ip, uint16_t port) {
-  return ip.ToString() + ":" + std::to_string(port);
-}
-
-// Parses a capture: UDP datagrams one by one, TCP streams concatenated per direction.
-std::map<std::string, Flow> ReadCapture(const std::string& path) {
+std::map<std::string, Flow> ParseCapture(const l7test::Recording& rec) {
   std::map<std::string, Flow> flows;
-  auto src = PcapFileSource::Open(path);
-  EXPECT_TRUE(src.ok()) << src.status();
-  if (!src.ok()) return flows;
-  Decoder decoder;
-  DnsParser udp_parser{L7Config{}};
-  for (;;) {
-    auto polled = (*src)->Poll(0, [&](const RawFrame& f) {
-      Packet p;
-      if (decoder.Decode(f.link_type, f.data, f.cap_len, f.wire_len, f.timestamp_ns, &p) !=
-              DecodeResult::kOk ||
-          p.payload_cap_len == 0) {
-        return;
-      }
-      const bool to_server = p.dst_port < p.src_port;  // servers listen on 1905x
-      const std::string key = to_server
-                                  ? Key(p.src_ip, p.src_port) + ">" + Key(p.dst_ip, p.dst_port)
-                                  : Key(p.dst_ip, p.dst_port) + ">" + Key(p.src_ip, p.src_port);
-      const std::string_view payload(reinterpret_cast<const char*>(p.payload), p.payload_cap_len);
-      Flow& fl = flows[key];
-      if (p.IsUdp()) {
-        L7Message m;
-        const Direction dir = to_server ? kC2S : kS2C;
-        ParseResult r = udp_parser.Parse(ParseInput{dir, payload.substr(0, 1024), true, true}, &m);
-        EXPECT_EQ(r.state, ParseState::kOk) << key;
-        if (to_server) {
-          EXPECT_EQ(kSpec.infer(InferInput{dir, payload, true, p.dst_port}), InferResult::kYes);
+  for (const auto& [key, conn] : l7test::ReadConnections(rec.pcap, rec.server_ports)) {
+    if (conn.udp) {
+      for (const l7test::Segment& s : conn.segments) {
+        if (s.dir == kC2S) {
+          EXPECT_EQ(kSpec.infer(InferInput{kC2S, s.bytes, true, conn.server_port}),
+                    InferResult::kYes)
+              << key;
         }
-        (m.is_request ? fl.reqs : fl.resps).push_back(std::move(m));
-      } else if (p.IsTcp()) {
-        (to_server ? fl.to_server : fl.to_client).append(payload);
       }
-    });
-    if (!polled.ok() || *polled == PollResult::kEnd) break;
-  }
-  for (auto& [key, fl] : flows) {
-    if (fl.to_server.empty()) continue;
-    EXPECT_EQ(kSpec.infer(InferInput{kC2S, fl.to_server, false, 53}), InferResult::kYes) << key;
-    DnsParser p{L7Config{}};
-    for (int d = 0; d < 2; ++d) {
-      std::string_view data = d == 0 ? fl.to_server : fl.to_client;
-      while (!data.empty()) {
-        L7Message m;
-        const std::string_view view = data.substr(0, 1024);
-        ParseResult r =
-            p.Parse(ParseInput{d == 0 ? kC2S : kS2C, view, view.size() >= 1024, false}, &m);
-        EXPECT_EQ(r.state, ParseState::kOk) << key;
-        if (r.state != ParseState::kOk) break;
-        data.remove_prefix(r.consumed + std::min<uint64_t>(r.skip, data.size() - r.consumed));
-        (m.is_request ? fl.reqs : fl.resps).push_back(std::move(m));
-      }
+    } else {
+      EXPECT_EQ(kSpec.infer(InferInput{kC2S, conn.Stream(kC2S), false, 53}), InferResult::kYes)
+          << key;
     }
+    DnsParser p{L7Config{}};
+    const l7test::ParsedConnection parsed = l7test::ParseConnection(conn, &p);
+    EXPECT_EQ(parsed.invalid, 0) << key;
+    EXPECT_TRUE(parsed.idle) << key;
+    flows[key].reqs = l7test::Requests(parsed.messages);
+    flows[key].resps = l7test::Responses(parsed.messages);
   }
   return flows;
 }
@@ -459,18 +420,13 @@ std::string WithoutTtl(const std::string& result) {
 class DnsPcapTest : public testing::TestWithParam<std::string> {};
 
 TEST_P(DnsPcapTest, AgreesWithTshark) {
-  const std::filesystem::path dir =
-      std::filesystem::path(FS_SOURCE_DIR) / "agent/l7/protocols/dns/testdata";
-  std::ifstream in(dir / (GetParam() + ".json"));
-  ASSERT_TRUE(in);
-  const nlohmann::json facts = nlohmann::json::parse(in);
-  auto flows = ReadCapture((dir / (GetParam() + ".pcap")).string());
-  size_t total = 0, agree = 0;
-  for (const auto& rec : facts["records"]) {
-    ++total;
-    const std::string key =
-        rec["client"].get<std::string>() + ">" + rec["server"].get<std::string>();
-    const uint64_t id = std::stoul(rec["transaction_id"].get<std::string>(), nullptr, 16);
+  const l7test::Recording rec = l7test::LoadRecording("dns", GetParam());
+  ASSERT_TRUE(rec.facts.is_object());
+  auto flows = ParseCapture(rec);
+  l7test::Agreement agreement;
+  for (const auto& fact : rec.facts["records"]) {
+    const std::string key = l7test::ConnectionKey(fact);
+    const uint64_t id = std::stoul(fact["transaction_id"].get<std::string>(), nullptr, 16);
     const Flow& fl = flows[key];
     const L7Message* req = nullptr;
     const L7Message* resp = nullptr;
@@ -479,22 +435,21 @@ TEST_P(DnsPcapTest, AgreesWithTshark) {
     for (const auto& m : fl.resps)
       if (m.pair_id == id) resp = &m;
     if (req == nullptr || resp == nullptr) {
+      agreement.Add(false);
       ADD_FAILURE() << key << " id " << id << ": not parsed";
       continue;
     }
     std::string answers;
-    for (const auto& a : rec["answers"]) answers += (answers.empty() ? "" : ";") + AnswerOf(a);
-    const bool ok = req->request_type == rec["method"] &&
-                    req->request_resource == rec["resource"] &&
-                    resp->code == rec["status"].get<int>() && WithoutTtl(resp->result) == answers &&
-                    (resp->status != L7ResponseStatus::kOk) == rec["error"].get<bool>();
+    for (const auto& a : fact["answers"]) answers += (answers.empty() ? "" : ";") + AnswerOf(a);
+    const bool ok =
+        req->request_type == fact["method"] && req->request_resource == fact["resource"] &&
+        resp->code == fact["status"].get<int>() && WithoutTtl(resp->result) == answers &&
+        (resp->status != L7ResponseStatus::kOk) == fact["error"].get<bool>();
     EXPECT_TRUE(ok) << key << ": " << req->request_type << " " << req->request_resource << " "
                     << resp->code << " [" << resp->result << "] want [" << answers << "]";
-    agree += ok;
+    agreement.Add(ok);
   }
-  EXPECT_EQ(total, facts["counts"]["requests"].get<size_t>());
-  EXPECT_GE(agree * 100, total * 99) << agree << "/" << total;
-  RecordProperty("agreement", std::to_string(agree) + "/" + std::to_string(total));
+  agreement.Finish(rec.facts, GetParam());
 }
 
 INSTANTIATE_TEST_SUITE_P(Dns, DnsPcapTest, testing::Values("dns_udp", "dns_tcp"));

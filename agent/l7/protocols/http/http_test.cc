@@ -9,12 +9,14 @@
 
 #include "agent/l7/endpoint.h"
 #include "agent/l7/protocols/http2/test_util.h"
+#include "agent/l7/testing/facts.h"
+#include "agent/l7/testing/pcap_rows.h"
 
 namespace flowscope::agent::l7::http {
 namespace {
 
-using httptest::Attribute;
 using httptest::Conn;
+using l7test::RowAttribute;
 using namespace std::string_literals;
 
 constexpr Direction kC2S = Direction::kClientToServer;
@@ -105,8 +107,8 @@ TEST(Http, RequestAndResponseFields) {
   EXPECT_EQ(r.x_request_id_0, "req-7");
   EXPECT_EQ(r.x_request_id_1, "rsp-7");
   EXPECT_EQ(r.http_proxy_client, "203.0.113.7");
-  EXPECT_EQ(Attribute(r, "http_user_agent"), "curl/7.88.1");
-  EXPECT_EQ(Attribute(r, "http_referer"), "http://from.example/");
+  EXPECT_EQ(RowAttribute(r, "http_user_agent"), "curl/7.88.1");
+  EXPECT_EQ(RowAttribute(r, "http_referer"), "http://from.example/");
 }
 
 TEST(Http, StatusClasses) {
@@ -416,10 +418,10 @@ TEST(HttpParser, ConsumesHeadersAndSkipsBodies) {
 class HttpPcapTest : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(HttpPcapTest, AgreesWithTshark) {
-  const std::string dir = FS_SOURCE_DIR "/agent/l7/protocols/http/testdata/";
-  const nlohmann::json facts = httptest::LoadFacts(dir + GetParam() + ".json");
+  const l7test::Recording recording = l7test::LoadRecording("http", GetParam());
+  const nlohmann::json& facts = recording.facts;
   ASSERT_TRUE(facts.is_object());
-  const httptest::PcapRun run = httptest::RunPcap(dir + GetParam() + ".pcap", {"http"});
+  const l7test::PcapRun run = l7test::RunPcap(recording.pcap, {"http"});
   EXPECT_EQ(run.stats.invalid, 0u);
   EXPECT_EQ(run.stats.orphan_responses, 0u);
   EXPECT_EQ(run.stats.timeouts, 0u);
@@ -427,8 +429,8 @@ TEST_P(HttpPcapTest, AgreesWithTshark) {
   std::set<const L7FlowLog*> used;
   for (const auto& rec : facts["records"]) {
     SCOPED_TRACE(rec.dump());
-    const uint16_t port = httptest::FactPort(rec["client"]);
-    const uint64_t req_us = httptest::FactTimeUs(rec["request"]["first_time"]);
+    const uint16_t port = l7test::FactPort(rec["client"]);
+    const uint64_t req_us = l7test::FactTimeUs(rec["request"]["first_time"]);
     const L7FlowLog* row = nullptr;
     for (const auto& r : run.rows) {
       if (r.client_port == port && r.start_time == req_us &&
@@ -448,7 +450,7 @@ TEST_P(HttpPcapTest, AgreesWithTshark) {
                   row->response_status == L7ResponseStatus::kServerError,
               rec["error"].get<bool>());
     EXPECT_EQ(row->endpoint, HttpEndpoint(row->request_resource, 2));
-    EXPECT_EQ(Attribute(*row, "http_user_agent"), rec["user_agent"].get<std::string>());
+    EXPECT_EQ(RowAttribute(*row, "http_user_agent"), rec["user_agent"].get<std::string>());
     const auto length = [](const nlohmann::json& v) {
       return v.is_null() ? int64_t{-1} : v.get<int64_t>();
     };

@@ -8,16 +8,18 @@
 #include <utility>
 
 #include "agent/l7/protocols/http2/test_util.h"
+#include "agent/l7/testing/facts.h"
+#include "agent/l7/testing/pcap_rows.h"
 
 namespace flowscope::agent::l7::http2 {
 namespace {
 
-using httptest::Attribute;
 using httptest::Conn;
 using httptest::Encoder;
 using httptest::Frame;
 using httptest::Headers;
 using httptest::Settings;
+using l7test::RowAttribute;
 using namespace std::string_literals;
 
 // Whether the engine tells parsers when the bytes were seen (ParseInput::timestamp_ns): then a
@@ -145,8 +147,8 @@ TEST(Http2, RequestAndResponseFields) {
   EXPECT_EQ(r.x_request_id_0, "req-1");
   EXPECT_EQ(r.x_request_id_1, "rsp-1");
   EXPECT_EQ(r.http_proxy_client, "203.0.113.7");
-  EXPECT_EQ(Attribute(r, "http_user_agent"), "nghttp2/1.52.0");
-  EXPECT_EQ(Attribute(r, "http_referer"), "http://ref.example/");
+  EXPECT_EQ(RowAttribute(r, "http_user_agent"), "nghttp2/1.52.0");
+  EXPECT_EQ(RowAttribute(r, "http_referer"), "http://ref.example/");
   EXPECT_EQ(h.conn.stats().invalid, 0u);
 }
 
@@ -200,7 +202,7 @@ TEST(Http2, ContinuationPaddingAndPriority) {
              20);
   ASSERT_EQ(h.conn.rows.size(), 1u);
   EXPECT_EQ(h.conn.rows[0].request_resource, "/split");
-  EXPECT_EQ(Attribute(h.conn.rows[0], "http_user_agent"), std::string(300, 'u'));
+  EXPECT_EQ(RowAttribute(h.conn.rows[0], "http_user_agent"), std::string(300, 'u'));
   EXPECT_EQ(h.conn.rows[0].response_code, 200);
   EXPECT_EQ(h.conn.stats().invalid, 0u);
 }
@@ -389,7 +391,8 @@ TEST(Http2, OversizedHeaderBlockReportsWhatItCanThenStops) {
   // The pseudo-headers came first: the request is known, flagged, and times out (its
   // response could not be trusted anymore).
   EXPECT_EQ(h.conn.rows[1].request_resource, "/big");
-  EXPECT_EQ(Attribute(h.conn.rows[1], "http2_broken"), "header block larger than the parse limit");
+  EXPECT_EQ(RowAttribute(h.conn.rows[1], "http2_broken"),
+            "header block larger than the parse limit");
   EXPECT_EQ(h.conn.rows[1].response_status, L7ResponseStatus::kTimeout);
 }
 
@@ -513,11 +516,11 @@ TEST(Http2Helpers, GrpcServiceAndStatus) {
 class Http2PcapTest : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(Http2PcapTest, AgreesWithTshark) {
-  const std::string dir = FS_SOURCE_DIR "/agent/l7/protocols/http2/testdata/";
-  const nlohmann::json facts = httptest::LoadFacts(dir + GetParam() + ".json");
+  const l7test::Recording recording = l7test::LoadRecording("http2", GetParam());
+  const nlohmann::json& facts = recording.facts;
   ASSERT_TRUE(facts.is_object());
   // The h2c upgrade starts as HTTP/1.1: the HTTP/1 parser hands over to HTTP/2.
-  const httptest::PcapRun run = httptest::RunPcap(dir + GetParam() + ".pcap", {"http", "http2"});
+  const l7test::PcapRun run = l7test::RunPcap(recording.pcap, {"http", "http2"});
   EXPECT_EQ(run.stats.invalid, 0u);
   EXPECT_EQ(run.stats.orphan_responses, 0u);
   EXPECT_EQ(run.stats.timeouts, 0u);
@@ -525,8 +528,8 @@ TEST_P(Http2PcapTest, AgreesWithTshark) {
   std::set<const L7FlowLog*> used;
   for (const auto& rec : facts["records"]) {
     SCOPED_TRACE(rec.dump());
-    const uint16_t port = httptest::FactPort(rec["client"]);
-    const uint64_t req_us = httptest::FactTimeUs(rec["request"]["first_time"]);
+    const uint16_t port = l7test::FactPort(rec["client"]);
+    const uint64_t req_us = l7test::FactTimeUs(rec["request"]["first_time"]);
     const bool upgrade = rec.value("h2c_upgrade", false);
     const L7FlowLog* row = nullptr;
     for (const auto& r : run.rows) {
@@ -561,7 +564,7 @@ TEST_P(Http2PcapTest, AgreesWithTshark) {
               rec["error"].get<bool>());
     const auto& rh = rec["request_headers"];
     if (rh.contains("user-agent")) {
-      EXPECT_EQ(Attribute(*row, "http_user_agent"), rh["user-agent"].get<std::string>());
+      EXPECT_EQ(RowAttribute(*row, "http_user_agent"), rh["user-agent"].get<std::string>());
     }
     if (rh.contains("traceparent")) {
       EXPECT_EQ(row->trace_id, rh["traceparent"].get<std::string>().substr(3, 32));

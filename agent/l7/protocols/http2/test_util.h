@@ -1,23 +1,17 @@
 // Test helpers shared by the HTTP/1 and HTTP/2 tests (header-only, tests only): a TCP
-// connection driven through the real L7 engine, a pcap replayed through the real packet
-// pipeline, HTTP/2 frames and HPACK blocks built with nghttp2's deflater, and the tshark facts
-// of the recordings.
+// connection driven through the real L7 engine, and HTTP/2 frames and HPACK blocks built with
+// nghttp2's deflater. (Pcaps through the pipeline and the tshark facts: agent/l7/testing/.)
 #pragma once
 
 #include <gtest/gtest.h>
 #include <nghttp2/nghttp2.h>
 
-#include <filesystem>
-#include <fstream>
-#include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
 
-#include "agent/capture/pcap_file_source.h"
 #include "agent/l7/engine.h"
-#include "agent/pipeline/packet_pipeline.h"
 
 namespace flowscope::agent::l7::httptest {
 
@@ -71,55 +65,6 @@ class Conn : public L7Sink {
   FlowInfo flow_;
   uint32_t seq_[2] = {1000, 5000};
 };
-
-// The request logs of a recorded pcap through the packet pipeline (flow map + L7 engine).
-struct PcapRun {
-  std::vector<L7FlowLog> rows;
-  L7Stats stats;
-};
-
-inline PcapRun RunPcap(const std::string& path, std::vector<std::string> protocols) {
-  struct Sink : RecordSink {
-    std::vector<L7FlowLog> rows;
-    void OnL7Log(const L7FlowLog& r) override { rows.push_back(r); }
-  } sink;
-  PipelineConfig config;
-  config.l7.enabled_protocols = std::move(protocols);
-  PcapRun run;
-  auto source = PcapFileSource::Open(path);
-  EXPECT_TRUE(source.ok()) << source.status();
-  if (!source.ok()) return run;
-  PacketPipeline pipeline(config, &sink);
-  EXPECT_TRUE(RunSource(**source, pipeline, RunOptions{}).ok());
-  run.rows = std::move(sink.rows);
-  run.stats = pipeline.Stats().l7;
-  return run;
-}
-
-inline nlohmann::json LoadFacts(const std::string& path) {
-  std::ifstream f(path);
-  EXPECT_TRUE(f.good()) << path;
-  return nlohmann::json::parse(f, nullptr, /*allow_exceptions=*/false);
-}
-
-// "1795563328.852358000" → µs since the epoch.
-inline uint64_t FactTimeUs(const nlohmann::json& t) {
-  const std::string s = t.get<std::string>();
-  const size_t dot = s.find('.');
-  return std::stoull(s.substr(0, dot)) * 1'000'000 + std::stoull(s.substr(dot + 1, 6));
-}
-
-inline uint16_t FactPort(const nlohmann::json& endpoint) {
-  const std::string s = endpoint.get<std::string>();
-  return static_cast<uint16_t>(std::stoul(s.substr(s.rfind(':') + 1)));
-}
-
-inline std::string Attribute(const L7FlowLog& r, std::string_view name) {
-  for (const auto& [k, v] : r.attributes) {
-    if (k == name) return v;
-  }
-  return "";
-}
 
 // ---- HTTP/2 frames ----
 

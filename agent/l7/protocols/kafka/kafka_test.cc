@@ -3,16 +3,14 @@
 #include <gtest/gtest.h>
 
 #include <deque>
-#include <filesystem>
-#include <fstream>
 #include <map>
-#include <nlohmann/json.hpp>
 #include <random>
 #include <string>
 #include <vector>
 
-#include "agent/capture/decoder.h"
-#include "agent/capture/pcap_file_source.h"
+#include "agent/l7/testing/engine_like_feeder.h"
+#include "agent/l7/testing/facts.h"
+#include "agent/l7/testing/pcap_connections.h"
 
 namespace flowscope::agent::l7::kafka {
 namespace {
@@ -770,196 +768,81 @@ TEST(KafkaTest, InferenceRejectsOtherProtocolsAndNoise) {
 
 // ---- Real traffic (testdata/*.pcap, facts from tshark) ----
 
-struct Segment {
-  uint64_t frame;
-  bool to_server;
-  std::string payload;
-};
-
-struct Conn {
-  std::string client, server;
-  std::vector<Segment> segments;  // capture order, retransmitted bytes dropped
-  uint32_t next_seq[2] = {};
-  bool seq_known[2] = {};
-};
-
-std::map<std::string, Conn> ReadConns(const std::string& path, uint16_t server_port) {
-  std::map<std::string, Conn> out;
-  auto src = PcapFileSource::Open(path);
-  EXPECT_TRUE(src.ok()) << src.status();
-  if (!src.ok()) return out;
-  Decoder decoder;
-  uint64_t frame = 0;
-  for (;;) {
-    auto polled = (*src)->Poll(0, [&](const RawFrame& f) {
-      ++frame;
-      Packet p;
-      if (decoder.Decode(f.link_type, f.data, f.cap_len, f.wire_len, f.timestamp_ns, &p) !=
-              DecodeResult::kOk ||
-          !p.IsTcp() || p.payload_cap_len == 0) {
-        return;
-      }
-      const bool to_server = p.dst_port == server_port;
-      const std::string c = (to_server ? p.src_ip : p.dst_ip).ToString() + ":" +
-                            std::to_string(to_server ? p.src_port : p.dst_port);
-      const std::string s =
-          (to_server ? p.dst_ip : p.src_ip).ToString() + ":" + std::to_string(server_port);
-      Conn& conn = out[c + ">" + s];
-      conn.client = c;
-      conn.server = s;
-      const int d = to_server ? 0 : 1;
-      std::string_view payload(reinterpret_cast<const char*>(p.payload), p.payload_cap_len);
-      uint32_t seq = p.seq;
-      if (conn.seq_known[d] && static_cast<int32_t>(seq - conn.next_seq[d]) < 0) {
-        const uint32_t dup = conn.next_seq[d] - seq;
-        if (dup >= payload.size()) return;
-        payload.remove_prefix(dup);
-        seq += dup;
-      }
-      conn.seq_known[d] = true;
-      conn.next_seq[d] = seq + static_cast<uint32_t>(payload.size());
-      conn.segments.push_back(Segment{frame, to_server, std::string(payload)});
-    });
-    if (!polled.ok() || *polled == PollResult::kEnd) break;
-  }
-  return out;
-}
-
-struct Parsed {
-  uint64_t frame;  // of the message's first byte
-  L7Message msg;
-};
-
-// Feeds one connection's segments in capture order, each direction reassembled as the engine
-// does (at most 1024 bytes shown, skips honoured), so that responses follow their requests.
-std::vector<Parsed> ParseConn(const Conn& conn) {
-  L7Config config;
-  KafkaParser parser(config);
-  std::vector<Parsed> out;
-  struct Side {
-    std::string buf;                                    // stream bytes [base, end) not parsed yet
-    uint64_t base = 0;                                  // stream offset of buf[0]
-    uint64_t end = 0;                                   // stream offset of the next byte to arrive
-    uint64_t skip = 0;                                  // bytes of a long message still to drop
-    std::vector<std::pair<uint64_t, uint64_t>> starts;  // stream offset of a segment, frame
-  } side[2];
-  for (const Segment& seg : conn.segments) {
-    Side& s = side[seg.to_server ? 0 : 1];
-    std::string_view data = seg.payload;
-    s.starts.emplace_back(s.end, seg.frame);
-    s.end += data.size();
-    const uint64_t drop = std::min<uint64_t>(s.skip, data.size());
-    s.skip -= drop;
-    data.remove_prefix(drop);
-    if (s.buf.empty()) s.base = s.end - data.size();
-    s.buf.append(data);
-    while (!s.buf.empty()) {
-      const std::string_view view = std::string_view(s.buf).substr(0, 1024);
-      L7Message m;
-      ParseResult r = parser.Parse(
-          ParseInput{seg.to_server ? kC2S : kS2C, view, view.size() >= 1024, false}, &m);
-      if (r.state == ParseState::kNeedMore) break;
-      EXPECT_EQ(r.state, ParseState::kOk) << conn.client << " frame " << seg.frame;
-      if (r.state != ParseState::kOk) return out;
-      uint64_t frame = 0;
-      for (const auto& [off, f] : s.starts) {
-        if (off <= s.base) frame = f;
-      }
-      out.push_back(Parsed{frame, std::move(m)});
-      const uint64_t more = std::min<uint64_t>(r.skip, s.buf.size() - r.consumed);
-      s.buf.erase(0, static_cast<size_t>(r.consumed + more));
-      s.base += r.consumed + more;
-      s.skip = r.skip - more;
-    }
-  }
-  return out;
-}
-
 TEST(KafkaPcapTest, AgreesWithTshark) {
-  const std::filesystem::path dir =
-      std::filesystem::path(FS_SOURCE_DIR) / "agent/l7/protocols/kafka/testdata";
-  std::ifstream in(dir / "kafka_mock.json");
-  ASSERT_TRUE(in);
-  const nlohmann::json facts = nlohmann::json::parse(in);
-  const std::string server = facts["records"][0]["server"];
-  const uint16_t port = static_cast<uint16_t>(std::stoi(server.substr(server.rfind(':') + 1)));
-  const auto conns = ReadConns((dir / "kafka_mock.pcap").string(), port);
-
+  const l7test::Recording rec = l7test::LoadRecording("kafka", "kafka_mock");
+  ASSERT_TRUE(rec.facts.is_object());
+  const uint16_t port = l7test::FactPort(rec.facts["records"][0]["server"]);
   std::map<uint64_t, const L7Message*> requests, responses;  // by first frame
-  std::map<std::string, std::vector<Parsed>> parsed;
-  for (const auto& [key, conn] : conns) {
-    std::string first_request;
-    for (const Segment& s : conn.segments) {
-      if (s.to_server) {
-        first_request = s.payload;
-        break;
-      }
-    }
-    EXPECT_TRUE(InferYes(kC2S, first_request, port)) << key;
-    parsed[key] = ParseConn(conn);
+  std::map<std::string, l7test::ParsedConnection> parsed;
+  const L7Config config;  // parsers keep a reference to it
+  for (const auto& [key, conn] : l7test::ReadConnections(rec.pcap, {port})) {
+    const l7test::Segment* first = conn.First(kC2S);
+    EXPECT_TRUE(InferYes(kC2S, first != nullptr ? first->bytes : "", port)) << key;
+    KafkaParser parser(config);
+    parsed[key] = l7test::ParseConnection(conn, &parser);
+    EXPECT_EQ(parsed[key].invalid, 0) << key;
   }
   size_t n_req = 0, n_resp = 0;
-  for (const auto& [key, list] : parsed) {
-    for (const Parsed& p : list) {
-      (p.msg.is_request ? requests : responses)[p.frame] = &p.msg;
-      (p.msg.is_request ? n_req : n_resp)++;
+  for (const auto& [key, conn] : parsed) {
+    for (size_t i = 0; i < conn.messages.size(); ++i) {
+      const L7Message& m = conn.messages[i];
+      (m.is_request ? requests : responses)[conn.frames[i]] = &m;
+      (m.is_request ? n_req : n_resp)++;
     }
   }
-  EXPECT_EQ(n_req, facts["counts"]["requests"].get<size_t>());
-  EXPECT_EQ(n_resp, facts["counts"]["responses"].get<size_t>());
+  EXPECT_EQ(n_req, rec.facts["counts"]["requests"].get<size_t>());
+  EXPECT_EQ(n_resp, rec.facts["counts"]["responses"].get<size_t>());
 
   // tshark's value names differ from Kafka's in one place.
   auto method_of = [](const std::string& tshark) {
     return tshark == "Offsets" ? std::string("ListOffsets") : tshark;
   };
-  size_t total = 0, agree = 0, traces = 0;
-  for (const auto& rec : facts["records"]) {
-    ++total;
-    const uint64_t req_frame = rec["request"]["first_frame"];
+  l7test::Agreement agreement;
+  size_t traces = 0;
+  for (const auto& fact : rec.facts["records"]) {
+    const uint64_t req_frame = fact["request"]["first_frame"];
     auto it = requests.find(req_frame);
     if (it == requests.end()) {
+      agreement.Add(false);
       ADD_FAILURE() << "no request parsed in frame " << req_frame;
       continue;
     }
     const L7Message& req = *it->second;
-    const std::string want_resource = rec["resource"].is_null() ? "" : rec["resource"];
-    bool ok = req.request_type == method_of(rec["method"]) &&
-              req.version == std::to_string(rec["api_version"].get<int>()) &&
-              req.pair_id == rec["correlation_id"].get<uint64_t>() &&
+    const std::string want_resource = fact["resource"].is_null() ? "" : fact["resource"];
+    bool ok = req.request_type == method_of(fact["method"]) &&
+              req.version == std::to_string(fact["api_version"].get<int>()) &&
+              req.pair_id == fact["correlation_id"].get<uint64_t>() &&
               req.request_resource == want_resource;
-    if (!rec["group_id"].is_null()) {
+    if (!fact["group_id"].is_null()) {
       bool has_group = false;
       for (const auto& [k, v] : req.attributes)
-        has_group |= k == "group_id" && v == rec["group_id"];
+        has_group |= k == "group_id" && v == fact["group_id"];
       ok = ok && has_group;
     }
-    for (const auto& h : rec["record_headers"]) {
+    for (const auto& h : fact["record_headers"]) {
       if (h[0] == "traceparent") {
         ++traces;
         ok = ok && req.trace.trace_id == "0af7651916cd43dd8448eb211c80319c";
       }
     }
-    if (!rec["response"].is_null()) {
-      auto rit = responses.find(rec["response"]["first_frame"].get<uint64_t>());
+    if (!fact["response"].is_null()) {
+      auto rit = responses.find(fact["response"]["first_frame"].get<uint64_t>());
       if (rit == responses.end()) {
         ok = false;
       } else {
         const L7Message& resp = *rit->second;
-        const int want = rec["status"].get<int>();
+        const int want = fact["status"].get<int>();
         ok = ok && resp.pair_id == req.pair_id && resp.code == want &&
-             (resp.status != L7ResponseStatus::kOk) == rec["error"].get<bool>();
+             (resp.status != L7ResponseStatus::kOk) == fact["error"].get<bool>();
       }
     }
     EXPECT_TRUE(ok) << "frame " << req_frame << ": " << req.request_type << " v" << req.version
-                    << " | " << req.request_resource << " | " << rec["method"] << " "
-                    << rec["resource"] << " status " << rec["status"];
-    agree += ok;
+                    << " | " << req.request_resource << " | " << fact["method"] << " "
+                    << fact["resource"] << " status " << fact["status"];
+    agreement.Add(ok);
   }
-  EXPECT_EQ(total, facts["counts"]["requests"].get<size_t>());
   EXPECT_EQ(traces, 4u);
-  EXPECT_GE(agree * 100, total * 99) << agree << "/" << total;
-  RecordProperty("agreement", std::to_string(agree) + "/" + std::to_string(total));
-  std::printf("kafka_mock: %zu/%zu requests agree with tshark\n", agree, total);
+  agreement.Finish(rec.facts, "kafka_mock");
 }
 
 }  // namespace

@@ -2,16 +2,14 @@
 
 #include <gtest/gtest.h>
 
-#include <filesystem>
-#include <fstream>
 #include <map>
-#include <nlohmann/json.hpp>
 #include <random>
 #include <string>
 #include <vector>
 
-#include "agent/capture/decoder.h"
-#include "agent/capture/pcap_file_source.h"
+#include "agent/l7/testing/engine_like_feeder.h"
+#include "agent/l7/testing/facts.h"
+#include "agent/l7/testing/pcap_connections.h"
 
 namespace flowscope::agent::l7::memcached {
 namespace {
@@ -364,111 +362,60 @@ TEST(Memcached, InferenceRejectsOthers) {
 
 // ---- Real traffic (memcached 1.6, facts from tshark) ----
 
-struct Streams {
-  std::string to_server, to_client;
-};
-
-Streams ReadStream(const std::string& path, uint16_t server_port) {
-  Streams s;
-  auto src = PcapFileSource::Open(path);
-  EXPECT_TRUE(src.ok()) << src.status();
-  if (!src.ok()) return s;
-  Decoder decoder;
-  for (;;) {
-    auto polled = (*src)->Poll(0, [&](const RawFrame& f) {
-      Packet p;
-      if (decoder.Decode(f.link_type, f.data, f.cap_len, f.wire_len, f.timestamp_ns, &p) !=
-              DecodeResult::kOk ||
-          !p.IsTcp() || p.payload_cap_len == 0) {
-        return;
-      }
-      (p.dst_port == server_port ? s.to_server : s.to_client)
-          .append(reinterpret_cast<const char*>(p.payload), p.payload_cap_len);
-    });
-    if (!polled.ok() || *polled == PollResult::kEnd) break;
-  }
-  return s;
-}
-
-std::vector<L7Message> ParseDirection(MemcachedParser& p, Direction dir, std::string_view data) {
-  std::vector<L7Message> msgs;
-  while (!data.empty()) {
-    L7Message m;
-    const std::string_view view = data.substr(0, 1024);
-    ParseResult r = ParseOne(p, dir, view, &m, view.size() >= 1024);
-    EXPECT_EQ(r.state, ParseState::kOk) << data.substr(0, 40);
-    if (r.state != ParseState::kOk) break;
-    data.remove_prefix(r.consumed);
-    data.remove_prefix(std::min<uint64_t>(r.skip, data.size()));
-    if (!m.ignore) msgs.push_back(std::move(m));
-  }
-  return msgs;
-}
-
 class MemcachedPcapTest : public testing::TestWithParam<std::string> {};
 
 TEST_P(MemcachedPcapTest, AgreesWithTshark) {
-  const std::filesystem::path dir =
-      std::filesystem::path(FS_SOURCE_DIR) / "agent/l7/protocols/memcached/testdata";
-  std::ifstream in(dir / (GetParam() + ".json"));
-  ASSERT_TRUE(in);
-  const nlohmann::json facts = nlohmann::json::parse(in);
-  const std::string server = facts["records"][0]["server"];
-  const uint16_t port = static_cast<uint16_t>(std::stoi(server.substr(server.rfind(':') + 1)));
-  const Streams st = ReadStream((dir / (GetParam() + ".pcap")).string(), port);
-  EXPECT_EQ(kSpec.infer(InferInput{kC2S, st.to_server, false, port}), InferResult::kYes);
+  const l7test::Recording rec = l7test::LoadRecording("memcached", GetParam());
+  ASSERT_TRUE(rec.facts.is_object());
+  const uint16_t port = l7test::FactPort(rec.facts["records"][0]["server"]);
+  const auto conns = l7test::ReadConnections(rec.pcap, {port});
+  ASSERT_EQ(conns.size(), 1u);  // one client connection: its requests are the records in order
+  const l7test::Connection& conn = conns.begin()->second;
+  EXPECT_EQ(kSpec.infer(InferInput{kC2S, conn.Stream(kC2S), false, port}), InferResult::kYes);
   MemcachedParser p;
-  const auto reqs = ParseDirection(p, kC2S, st.to_server);
-  auto resps = ParseDirection(p, kS2C, st.to_client);
-  ASSERT_EQ(reqs.size(), facts["records"].size());
-  // Pair as the engine does: by opaque (binary) or in order, skipping one-way requests.
-  size_t next_resp = 0;
-  size_t total = 0, agree = 0;
-  for (size_t i = 0; i < reqs.size(); ++i) {
-    const auto& rec = facts["records"][i];
-    const L7Message& req = reqs[i];
-    const L7Message* resp = nullptr;
-    if (req.has_pair_id) {
-      for (const auto& r : resps) {
-        if (r.pair_id == req.pair_id) resp = &r;
-      }
-    } else if (req.expects_response && next_resp < resps.size()) {
-      resp = &resps[next_resp++];
-    }
-    ++total;
-    bool ok = rec["resource"].is_null()
+  const l7test::ParsedConnection parsed = l7test::ParseConnection(conn, &p);
+  EXPECT_EQ(parsed.invalid, 0);
+  EXPECT_TRUE(parsed.idle);
+  // Paired as the engine does: by opaque (binary) or in order, skipping one-way requests.
+  const std::vector<l7test::Pair> pairs = l7test::PairLikeEngine(parsed.messages);
+  ASSERT_EQ(pairs.size(), rec.facts["records"].size());
+  l7test::Agreement agreement;
+  for (size_t i = 0; i < pairs.size(); ++i) {
+    const auto& fact = rec.facts["records"][i];
+    const L7Message& req = pairs[i].request;
+    const L7Message* resp = pairs[i].response ? &*pairs[i].response : nullptr;
+    bool ok = fact["resource"].is_null()
                   ? req.request_resource.empty()
-                  : req.request_resource == rec["resource"].get<std::string>();
-    if (rec["protocol"] == "text") {
-      ok = ok && req.request_type == rec["method"];
-      const bool no_reply = rec["no_response_expected"].get<bool>();
+                  : req.request_resource == fact["resource"].get<std::string>();
+    if (fact["protocol"] == "text") {
+      ok = ok && req.request_type == fact["method"];
+      const bool no_reply = fact["no_response_expected"].get<bool>();
       ok = ok && req.expects_response == !no_reply;
       if (!no_reply) {
         ok = ok && resp != nullptr;
         if (resp != nullptr) {
-          const auto& values = rec["values"];
-          const std::string want = values.empty() ? rec["status"].get<std::string>()
+          const auto& values = fact["values"];
+          const std::string want = values.empty() ? fact["status"].get<std::string>()
                                                   : "VALUE " + values[0].get<std::string>();
           ok = ok && resp->result.substr(0, want.size()) == want &&
                (resp->status == L7ResponseStatus::kClientError ||
-                resp->status == L7ResponseStatus::kServerError) == rec["error"].get<bool>();
+                resp->status == L7ResponseStatus::kServerError) == fact["error"].get<bool>();
         }
       }
     } else {
-      std::string method = rec["method"];
+      std::string method = fact["method"];
       for (char& c : method) c = static_cast<char>(std::tolower(c));
       const std::string norm = method == "no-op" ? "noop" : method;
       ok = ok && (req.request_type == norm || norm.rfind(req.request_type, 0) == 0 ||
                   req.request_type.rfind(norm, 0) == 0);
-      ok = ok && resp != nullptr && resp->code == rec["status"].get<int>() &&
-           (resp->status != L7ResponseStatus::kOk) == rec["error"].get<bool>();
+      ok = ok && resp != nullptr && resp->code == fact["status"].get<int>() &&
+           (resp->status != L7ResponseStatus::kOk) == fact["error"].get<bool>();
     }
     EXPECT_TRUE(ok) << i << ": " << req.request_type << " | " << req.request_resource << " | "
                     << (resp ? resp->result + " " + std::to_string(resp->code) : "no reply");
-    agree += ok;
+    agreement.Add(ok);
   }
-  EXPECT_GE(agree * 100, total * 99) << agree << "/" << total;
-  RecordProperty("agreement", std::to_string(agree) + "/" + std::to_string(total));
+  agreement.Finish(rec.facts, GetParam(), /*check_count=*/false);
 }
 
 INSTANTIATE_TEST_SUITE_P(Memcached, MemcachedPcapTest,

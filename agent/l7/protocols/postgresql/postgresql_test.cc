@@ -4,17 +4,16 @@
 
 #include <algorithm>
 #include <deque>
-#include <filesystem>
-#include <fstream>
 #include <map>
-#include <nlohmann/json.hpp>
+#include <memory>
 #include <optional>
 #include <random>
 #include <string>
 #include <vector>
 
-#include "agent/capture/decoder.h"
-#include "agent/capture/pcap_file_source.h"
+#include "agent/l7/testing/engine_like_feeder.h"
+#include "agent/l7/testing/facts.h"
+#include "agent/l7/testing/pcap_connections.h"
 
 namespace flowscope::agent::l7::postgresql {
 namespace {
@@ -140,126 +139,12 @@ PostgresqlParser Started(const L7Config& config = kConfig) {
   return p;
 }
 
-// Feeds byte streams as the engine does (see mysql_test.cc for the same driver).
-class Feeder {
- public:
-  explicit Feeder(Parser* parser, size_t max = 1024) : parser_(parser), max_(max) {}
-
-  void Feed(Direction dir, std::string_view data, uint64_t ts = 0) {
-    Side& s = side_[static_cast<int>(dir)];
-    while (!data.empty()) {
-      if (s.skip > 0) {
-        const size_t n = static_cast<size_t>(std::min<uint64_t>(s.skip, data.size()));
-        s.skip -= n;
-        data.remove_prefix(n);
-        continue;
-      }
-      if (s.to_boundary) {
-        data.remove_prefix(std::min(parser_->FindBoundary(dir, data), data.size()));
-        if (data.empty()) return;
-        s.to_boundary = false;
-      }
-      const bool buffered = !s.buf.empty();
-      size_t appended = 0;
-      std::string_view view;
-      if (buffered) {
-        appended = std::min(data.size(), max_ - std::min(max_, s.buf.size()));
-        s.buf.append(data.data(), appended);
-        view = s.buf;
-      } else {
-        view = data.substr(0, max_);
-      }
-      const bool at_limit = view.size() >= max_;
-      L7Message m;
-      ParseResult r = parser_->Parse(ParseInput{dir, view, at_limit, false}, &m);
-      if (r.state == ParseState::kNeedMore && !at_limit) {
-        if (buffered) {
-          data.remove_prefix(appended);
-        } else {
-          s.buf.assign(view.data(), view.size());
-          s.buf_ts = ts;
-          data = {};
-        }
-        continue;
-      }
-      if (r.state != ParseState::kOk || r.consumed == 0) {
-        ++invalid;
-        if (buffered) {
-          s.buf.clear();
-          data.remove_prefix(appended);
-        } else {
-          data.remove_prefix(1);
-        }
-        s.to_boundary = true;
-        continue;
-      }
-      const size_t consumed = std::min<size_t>(r.consumed, view.size());
-      m.timestamp_ns = buffered ? s.buf_ts : ts;
-      if (buffered) {
-        const size_t old = s.buf.size() - appended;
-        if (consumed >= old) {
-          data.remove_prefix(consumed - old);
-          s.buf.clear();
-        } else {
-          s.buf.erase(0, consumed);
-          s.buf.resize(old - consumed);
-        }
-      } else {
-        data.remove_prefix(consumed);
-      }
-      if (r.skip == kSkipToBoundary) {
-        s.to_boundary = true;
-      } else {
-        s.skip = r.skip;
-      }
-      if (m.ignore) {
-        ++ignored;
-      } else {
-        messages.push_back(std::move(m));
-      }
-    }
-  }
-  bool Idle(Direction dir) const {
-    const Side& s = side_[static_cast<int>(dir)];
-    return s.buf.empty() && s.skip == 0 && !s.to_boundary;
-  }
-
-  std::vector<L7Message> messages;
-  int invalid = 0;
-  int ignored = 0;
-
- private:
-  struct Side {
-    std::string buf;
-    uint64_t buf_ts = 0;
-    uint64_t skip = 0;
-    bool to_boundary = false;
-  };
-  Parser* parser_;
-  size_t max_;
-  Side side_[2];
-};
-
-struct Pair {
-  L7Message request;
-  std::optional<L7Message> response;
-};
-
+// Byte streams fed as the engine feeds them (agent/l7/testing/engine_like_feeder.h), pairs
+// made as the engine makes them.
+using Feeder = l7test::EngineLikeFeeder;
+using l7test::Pair;
 std::vector<Pair> PairUp(const std::vector<L7Message>& messages) {
-  std::vector<Pair> pairs;
-  std::deque<size_t> pending;
-  for (const L7Message& m : messages) {
-    if (m.is_request) {
-      pairs.push_back(Pair{m, std::nullopt});
-      if (m.expects_response) pending.push_back(pairs.size() - 1);
-    } else if (!pending.empty()) {
-      pairs[pending.front()].response = m;
-      pending.pop_front();
-    } else {
-      ADD_FAILURE() << "response without request: " << m.result;
-    }
-  }
-  return pairs;
+  return l7test::PairLikeEngine(messages);
 }
 
 // ---- Inference ----
@@ -813,51 +698,6 @@ TEST(PostgresqlParse, ObfuscationTraceAndEndpoint) {
 
 // ---- Real traffic (testdata/*.pcap, facts from tshark) ----
 
-struct Segment {
-  Direction dir;
-  uint64_t ts;
-  std::string bytes;
-};
-
-std::map<std::string, std::vector<Segment>> ReadConnections(const std::string& path,
-                                                            uint16_t server_port) {
-  std::map<std::string, std::vector<Segment>> out;
-  std::map<std::string, std::pair<bool, uint32_t>> next[2];
-  auto src = PcapFileSource::Open(path);
-  EXPECT_TRUE(src.ok()) << src.status();
-  if (!src.ok()) return out;
-  Decoder decoder;
-  for (;;) {
-    auto polled = (*src)->Poll(0, [&](const RawFrame& f) {
-      Packet p;
-      if (decoder.Decode(f.link_type, f.data, f.cap_len, f.wire_len, f.timestamp_ns, &p) !=
-              DecodeResult::kOk ||
-          !p.IsTcp() || p.payload_cap_len == 0) {
-        return;
-      }
-      const bool to_server = p.dst_port == server_port;
-      const std::string c = (to_server ? p.src_ip : p.dst_ip).ToString() + ":" +
-                            std::to_string(to_server ? p.src_port : p.dst_port);
-      const std::string key = c + ">" + (to_server ? p.dst_ip : p.src_ip).ToString() + ":" +
-                              std::to_string(server_port);
-      std::string_view payload(reinterpret_cast<const char*>(p.payload), p.payload_cap_len);
-      auto& [known, expect] = next[to_server ? 0 : 1][key];
-      uint32_t seq = p.seq;
-      if (known && static_cast<int32_t>(seq - expect) < 0) {
-        const uint32_t dup = expect - seq;
-        if (dup >= payload.size()) return;
-        payload.remove_prefix(dup);
-        seq += dup;
-      }
-      known = true;
-      expect = seq + static_cast<uint32_t>(payload.size());
-      out[key].push_back(Segment{to_server ? kC2S : kS2C, p.timestamp_ns, std::string(payload)});
-    });
-    if (!polled.ok() || *polled == PollResult::kEnd) break;
-  }
-  return out;
-}
-
 std::string TypeOf(const std::string& tshark_method) {
   static const std::map<std::string, std::string> kMap = {{"Startup message", "startup message"},
                                                           {"Simple query", "simple query"},
@@ -872,59 +712,46 @@ std::string TypeOf(const std::string& tshark_method) {
 class PostgresqlPcapTest : public testing::TestWithParam<std::string> {};
 
 TEST_P(PostgresqlPcapTest, AgreesWithTshark) {
-  const std::filesystem::path dir =
-      std::filesystem::path(FS_SOURCE_DIR) / "agent/l7/protocols/postgresql/testdata";
-  std::ifstream in(dir / (GetParam() + ".json"));
-  ASSERT_TRUE(in);
-  const nlohmann::json facts = nlohmann::json::parse(in);
-  const std::string server = facts["records"][0]["server"];
-  const uint16_t port = static_cast<uint16_t>(std::stoi(server.substr(server.rfind(':') + 1)));
-  auto conns = ReadConnections((dir / (GetParam() + ".pcap")).string(), port);
+  const l7test::Recording rec = l7test::LoadRecording("postgresql", GetParam());
+  ASSERT_TRUE(rec.facts.is_object());
+  const uint16_t port = l7test::FactPort(rec.facts["records"][0]["server"]);
+  auto conns = l7test::ReadConnections(rec.pcap, {port});
   ASSERT_FALSE(conns.empty());
 
-  std::map<std::string, std::vector<Pair>> pairs;
-  for (auto& [key, segments] : conns) {
-    EXPECT_EQ(Infer(InferInput{segments[0].dir, segments[0].bytes, false, port}), InferResult::kYes)
-        << key;
-    PostgresqlParser p(kConfig);
-    Feeder f(&p);
-    for (const Segment& s : segments) f.Feed(s.dir, s.bytes, s.ts);
-    EXPECT_EQ(f.invalid, 0) << key;
-    EXPECT_TRUE(f.Idle(kC2S) && f.Idle(kS2C)) << key;
-    pairs[key] = PairUp(f.messages);
+  for (const auto& [key, conn] : conns) {
+    const l7test::Segment& first = conn.segments[0];
+    EXPECT_EQ(Infer(InferInput{first.dir, first.bytes, false, port}), InferResult::kYes) << key;
   }
-  size_t total = 0, agree = 0;
-  std::map<std::string, size_t> used;
-  for (const auto& rec : facts["records"]) {
-    ++total;
-    const std::string key =
-        rec["client"].get<std::string>() + ">" + rec["server"].get<std::string>();
-    const size_t i = used[key]++;
-    auto& list = pairs[key];
-    if (i >= list.size()) {
-      ADD_FAILURE() << key << ": no parsed request #" << i;
+  l7test::InOrderPairs pairs(l7test::PairsPerConnection(
+      conns, [] { return std::make_unique<PostgresqlParser>(kConfig); }));
+  l7test::Agreement agreement;
+  for (const auto& fact : rec.facts["records"]) {
+    const std::string key = l7test::ConnectionKey(fact);
+    const Pair* next = pairs.Next(key);
+    if (next == nullptr) {
+      agreement.Add(false);
       continue;
     }
-    const Pair& pr = list[i];
-    bool ok = pr.request.request_type == TypeOf(rec["method"]);
-    if (!rec["resource"].is_null()) ok = ok && pr.request.request_resource == rec["resource"];
-    if (rec["no_response_expected"].get<bool>()) {
+    const Pair& pr = *next;
+    bool ok = pr.request.request_type == TypeOf(fact["method"]);
+    if (!fact["resource"].is_null()) ok = ok && pr.request.request_resource == fact["resource"];
+    if (fact["no_response_expected"].get<bool>()) {
       ok = ok && !pr.request.expects_response && !pr.response;
     } else if (!pr.response) {
       ok = false;
     } else {
       const L7Message& resp = *pr.response;
-      ok = ok && (resp.status != L7ResponseStatus::kOk) == rec["error"].get<bool>();
-      if (rec["status"].is_null()) {
-        const auto& tags = rec["command_tags"];
+      ok = ok && (resp.status != L7ResponseStatus::kOk) == fact["error"].get<bool>();
+      if (fact["status"].is_null()) {
+        const auto& tags = fact["command_tags"];
         const std::string last = tags.empty() ? "" : tags.back().get<std::string>();
         ok = ok && resp.result == last;
         uint64_t rows = 0;
         ok = ok && resp.has_affected_rows == TagRows(last, &rows);
         if (resp.has_affected_rows) ok = ok && resp.affected_rows == rows;
       } else {
-        const std::string state = rec["status"];
-        ok = ok && resp.result == state && resp.exception == rec["error_message"];
+        const std::string state = fact["status"];
+        ok = ok && resp.result == state && resp.exception == fact["error_message"];
         if (state.find_first_not_of("0123456789") == std::string::npos) {
           ok = ok && resp.has_code && resp.code == std::stoi(state);
         } else {
@@ -933,22 +760,16 @@ TEST_P(PostgresqlPcapTest, AgreesWithTshark) {
       }
       const int64_t latency = static_cast<int64_t>(resp.timestamp_ns / 1000) -
                               static_cast<int64_t>(pr.request.timestamp_ns / 1000);
-      ok = ok && std::llabs(latency - rec["latency_us"].get<int64_t>()) <= 1;
+      ok = ok && std::llabs(latency - fact["latency_us"].get<int64_t>()) <= 1;
       ok = ok && resp.version == "3.0";
     }
-    EXPECT_TRUE(ok) << key << " #" << i << ": " << pr.request.request_type << " | "
+    EXPECT_TRUE(ok) << key << ": " << pr.request.request_type << " | "
                     << pr.request.request_resource << " | "
                     << (pr.response ? pr.response->result : "(no response)");
-    agree += ok;
+    agreement.Add(ok);
   }
-  EXPECT_EQ(total, facts["counts"]["requests"].get<size_t>());
-  size_t parsed = 0;
-  for (const auto& [key, list] : pairs) parsed += list.size();
-  EXPECT_EQ(parsed, total);
-  EXPECT_GE(agree * 100, total * 99) << agree << "/" << total;
-  RecordProperty("agreement", std::to_string(agree) + "/" + std::to_string(total));
-  std::printf("[ pcap     ] %s: %zu/%zu requests agree with tshark\n", GetParam().c_str(), agree,
-              total);
+  EXPECT_EQ(pairs.size(), agreement.total());
+  agreement.Finish(rec.facts, GetParam());
 }
 
 INSTANTIATE_TEST_SUITE_P(Postgresql, PostgresqlPcapTest,

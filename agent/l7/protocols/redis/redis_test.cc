@@ -2,16 +2,15 @@
 
 #include <gtest/gtest.h>
 
-#include <filesystem>
-#include <fstream>
 #include <map>
-#include <nlohmann/json.hpp>
+#include <memory>
 #include <random>
 #include <string>
 #include <vector>
 
-#include "agent/capture/decoder.h"
-#include "agent/capture/pcap_file_source.h"
+#include "agent/l7/testing/engine_like_feeder.h"
+#include "agent/l7/testing/facts.h"
+#include "agent/l7/testing/pcap_connections.h"
 
 namespace flowscope::agent::l7::redis {
 namespace {
@@ -449,70 +448,6 @@ TEST(Redis, InferenceRejectsOthers) {
 
 // ---- Real traffic (testdata/*.pcap, facts from tshark) ----
 
-struct Stream {
-  std::string client, server;
-  std::string to_server, to_client;
-  uint32_t next_seq[2] = {};
-  bool seq_known[2] = {};
-};
-
-// TCP payloads per connection, in capture order, retransmitted bytes dropped.
-std::map<std::string, Stream> ReadStreams(const std::string& path, uint16_t server_port) {
-  std::map<std::string, Stream> out;
-  auto src = PcapFileSource::Open(path);
-  EXPECT_TRUE(src.ok()) << src.status();
-  if (!src.ok()) return out;
-  Decoder decoder;
-  for (;;) {
-    auto polled = (*src)->Poll(0, [&](const RawFrame& f) {
-      Packet p;
-      if (decoder.Decode(f.link_type, f.data, f.cap_len, f.wire_len, f.timestamp_ns, &p) !=
-              DecodeResult::kOk ||
-          !p.IsTcp() || p.payload_cap_len == 0) {
-        return;
-      }
-      const bool to_server = p.dst_port == server_port;
-      const std::string c = (to_server ? p.src_ip : p.dst_ip).ToString() + ":" +
-                            std::to_string(to_server ? p.src_port : p.dst_port);
-      const std::string s =
-          (to_server ? p.dst_ip : p.src_ip).ToString() + ":" + std::to_string(server_port);
-      Stream& st = out[c + ">" + s];
-      st.client = c;
-      st.server = s;
-      const int d = to_server ? 0 : 1;
-      std::string_view payload(reinterpret_cast<const char*>(p.payload), p.payload_cap_len);
-      uint32_t seq = p.seq;
-      if (st.seq_known[d] && static_cast<int32_t>(seq - st.next_seq[d]) < 0) {
-        const uint32_t dup = st.next_seq[d] - seq;
-        if (dup >= payload.size()) return;
-        payload.remove_prefix(dup);
-        seq += dup;
-      }
-      st.seq_known[d] = true;
-      st.next_seq[d] = seq + static_cast<uint32_t>(payload.size());
-      (to_server ? st.to_server : st.to_client).append(payload);
-    });
-    if (!polled.ok() || *polled == PollResult::kEnd) break;
-  }
-  return out;
-}
-
-// Parses a whole direction as the engine would: at most 1024 bytes shown, skips honoured.
-std::vector<L7Message> ParseDirection(RedisParser& p, Direction dir, std::string_view data) {
-  std::vector<L7Message> msgs;
-  while (!data.empty()) {
-    L7Message m;
-    const std::string_view view = data.substr(0, 1024);
-    ParseResult r = ParseOne(p, dir, view, &m, view.size() >= 1024);
-    EXPECT_EQ(r.state, ParseState::kOk) << data.substr(0, 40);
-    if (r.state != ParseState::kOk) break;
-    data.remove_prefix(r.consumed);
-    if (r.skip != kSkipToBoundary) data.remove_prefix(std::min<uint64_t>(r.skip, data.size()));
-    if (!m.ignore) msgs.push_back(std::move(m));
-  }
-  return msgs;
-}
-
 std::string ResultOf(const std::string& tshark_type) {
   static const std::map<std::string, std::string> kMap = {{"simple string", "SimpleString"},
                                                           {"bulk string", "BulkString"},
@@ -531,50 +466,38 @@ std::string ResultOf(const std::string& tshark_type) {
 class RedisPcapTest : public testing::TestWithParam<std::string> {};
 
 TEST_P(RedisPcapTest, AgreesWithTshark) {
-  const std::filesystem::path dir =
-      std::filesystem::path(FS_SOURCE_DIR) / "agent/l7/protocols/redis/testdata";
-  std::ifstream in(dir / (GetParam() + ".json"));
-  ASSERT_TRUE(in);
-  const nlohmann::json facts = nlohmann::json::parse(in);
-  const std::string server = facts["records"][0]["server"];
-  const uint16_t port = static_cast<uint16_t>(std::stoi(server.substr(server.rfind(':') + 1)));
-  auto streams = ReadStreams((dir / (GetParam() + ".pcap")).string(), port);
-
-  std::map<std::string, std::vector<std::pair<L7Message, L7Message>>> pairs;
-  for (auto& [key, st] : streams) {
-    EXPECT_EQ(kSpec.infer(InferInput{kC2S, st.to_server, false, port}), InferResult::kYes) << key;
-    RedisParser p(Config(false));
-    auto reqs = ParseDirection(p, kC2S, st.to_server);
-    auto resps = ParseDirection(p, kS2C, st.to_client);
-    EXPECT_EQ(reqs.size(), resps.size()) << key;
-    for (size_t i = 0; i < std::min(reqs.size(), resps.size()); ++i) {
-      pairs[key].emplace_back(reqs[i], resps[i]);
-    }
+  const l7test::Recording rec = l7test::LoadRecording("redis", GetParam());
+  ASSERT_TRUE(rec.facts.is_object());
+  const uint16_t port = l7test::FactPort(rec.facts["records"][0]["server"]);
+  const auto conns = l7test::ReadConnections(rec.pcap, {port});
+  for (const auto& [key, conn] : conns) {
+    EXPECT_EQ(kSpec.infer(InferInput{kC2S, conn.Stream(kC2S), false, port}), InferResult::kYes)
+        << key;
   }
-  size_t total = 0, agree = 0;
-  std::map<std::string, size_t> used;
-  for (const auto& rec : facts["records"]) {
-    ++total;
-    const std::string key =
-        rec["client"].get<std::string>() + ">" + rec["server"].get<std::string>();
-    auto& list = pairs[key];
-    const size_t i = used[key]++;
-    if (i >= list.size()) {
-      ADD_FAILURE() << key << ": no parsed pair #" << i;
+  l7test::InOrderPairs pairs(l7test::PairsPerConnection(
+      conns, [] { return std::make_unique<RedisParser>(Config(false)); }));
+  l7test::Agreement agreement;
+  for (const auto& fact : rec.facts["records"]) {
+    const std::string key = l7test::ConnectionKey(fact);
+    const l7test::Pair* pair = pairs.Next(key);
+    if (pair == nullptr || !pair->response) {
+      agreement.Add(false);
+      ADD_FAILURE() << key << ": no response";
       continue;
     }
-    const auto& [req, resp] = list[i];
-    const std::string want_status = rec["status"].is_null() ? "" : rec["status"].get<std::string>();
-    const bool ok = req.request_type == rec["method"] && req.request_resource == rec["resource"] &&
-                    resp.exception == want_status && resp.result == ResultOf(rec["reply_type"]) &&
-                    (resp.status == L7ResponseStatus::kServerError) == rec["error"].get<bool>();
-    EXPECT_TRUE(ok) << key << " #" << i << ": " << req.request_type << " | " << req.request_resource
-                    << " | " << resp.result << " | " << resp.exception;
-    agree += ok;
+    const L7Message& req = pair->request;
+    const L7Message& resp = *pair->response;
+    const std::string want_status = l7test::FactString(fact["status"]);
+    const bool ok = req.request_type == fact["method"] &&
+                    req.request_resource == fact["resource"] && resp.exception == want_status &&
+                    resp.result == ResultOf(fact["reply_type"]) &&
+                    (resp.status == L7ResponseStatus::kServerError) == fact["error"].get<bool>();
+    EXPECT_TRUE(ok) << key << ": " << req.request_type << " | " << req.request_resource << " | "
+                    << resp.result << " | " << resp.exception;
+    agreement.Add(ok);
   }
-  EXPECT_EQ(total, facts["counts"]["requests"].get<size_t>());
-  EXPECT_GE(agree * 100, total * 99) << agree << "/" << total;
-  RecordProperty("agreement", std::to_string(agree) + "/" + std::to_string(total));
+  EXPECT_EQ(pairs.size(), agreement.total());  // every request parsed has its record
+  agreement.Finish(rec.facts, GetParam());
 }
 
 INSTANTIATE_TEST_SUITE_P(Redis, RedisPcapTest,

@@ -2,16 +2,14 @@
 
 #include <gtest/gtest.h>
 
-#include <filesystem>
-#include <fstream>
 #include <map>
-#include <nlohmann/json.hpp>
 #include <random>
 #include <string>
 #include <vector>
 
-#include "agent/capture/decoder.h"
-#include "agent/capture/pcap_file_source.h"
+#include "agent/l7/testing/engine_like_feeder.h"
+#include "agent/l7/testing/facts.h"
+#include "agent/l7/testing/pcap_connections.h"
 
 namespace flowscope::agent::l7::tls {
 namespace {
@@ -378,104 +376,57 @@ TEST(Tls, Inference) {
 
 // ---- Real traffic (curl/openssl against nginx/openssl s_server, facts from tshark) ----
 
-struct Stream {
-  std::string to_server, to_client;
-};
-
-std::map<std::string, Stream> ReadStreams(const std::string& path, uint16_t port) {
-  std::map<std::string, Stream> out;
-  auto src = PcapFileSource::Open(path);
-  EXPECT_TRUE(src.ok()) << src.status();
-  if (!src.ok()) return out;
-  Decoder decoder;
-  for (;;) {
-    auto polled = (*src)->Poll(0, [&](const RawFrame& f) {
-      Packet p;
-      if (decoder.Decode(f.link_type, f.data, f.cap_len, f.wire_len, f.timestamp_ns, &p) !=
-              DecodeResult::kOk ||
-          !p.IsTcp() || p.payload_cap_len == 0) {
-        return;
-      }
-      const bool to_server = p.dst_port == port;
-      const std::string key = (to_server ? p.src_ip : p.dst_ip).ToString() + ":" +
-                              std::to_string(to_server ? p.src_port : p.dst_port);
-      (to_server ? out[key].to_server : out[key].to_client)
-          .append(reinterpret_cast<const char*>(p.payload), p.payload_cap_len);
-    });
-    if (!polled.ok() || *polled == PollResult::kEnd) break;
-  }
-  return out;
-}
-
-std::vector<L7Message> ParseDirection(TlsParser& p, Direction dir, std::string_view data) {
-  std::vector<L7Message> msgs;
-  while (!data.empty()) {
-    L7Message m;
-    const std::string_view view = data.substr(0, 1024);
-    ParseResult r = ParseOne(p, dir, view, &m, view.size() >= 1024);
-    EXPECT_EQ(r.state, ParseState::kOk);
-    if (r.state != ParseState::kOk) break;
-    data.remove_prefix(r.consumed);
-    data.remove_prefix(std::min<uint64_t>(r.skip, data.size()));
-    if (!m.ignore) msgs.push_back(std::move(m));
-  }
-  return msgs;
-}
-
 class TlsPcapTest : public testing::TestWithParam<std::string> {};
 
 TEST_P(TlsPcapTest, AgreesWithTshark) {
-  const std::filesystem::path dir =
-      std::filesystem::path(FS_SOURCE_DIR) / "agent/l7/protocols/tls/testdata";
-  std::ifstream in(dir / (GetParam() + ".json"));
-  ASSERT_TRUE(in);
-  const nlohmann::json facts = nlohmann::json::parse(in);
-  const std::string server = facts["records"][0]["server"];
-  const uint16_t port = static_cast<uint16_t>(std::stoi(server.substr(server.rfind(':') + 1)));
-  auto streams = ReadStreams((dir / (GetParam() + ".pcap")).string(), port);
-  size_t total = 0, agree = 0;
-  for (const auto& rec : facts["records"]) {
-    ++total;
-    Stream& st = streams[rec["client"].get<std::string>()];
-    EXPECT_EQ(kSpec.infer(InferInput{kC2S, st.to_server, false, port}), InferResult::kYes);
+  const l7test::Recording rec = l7test::LoadRecording("tls", GetParam());
+  ASSERT_TRUE(rec.facts.is_object());
+  const uint16_t port = l7test::FactPort(rec.facts["records"][0]["server"]);
+  auto conns = l7test::ReadConnections(rec.pcap, {port});
+  l7test::Agreement agreement;
+  for (const auto& fact : rec.facts["records"]) {
+    const l7test::Connection& conn = conns[l7test::ConnectionKey(fact)];
+    EXPECT_EQ(kSpec.infer(InferInput{kC2S, conn.Stream(kC2S), false, port}), InferResult::kYes);
     TlsParser p;
-    const auto reqs = ParseDirection(p, kC2S, st.to_server);
-    const auto resps = ParseDirection(p, kS2C, st.to_client);
+    const l7test::ParsedConnection parsed = l7test::ParseConnection(conn, &p);
+    EXPECT_EQ(parsed.invalid, 0);
+    EXPECT_TRUE(parsed.idle);
+    const auto reqs = l7test::Requests(parsed.messages);
+    const auto resps = l7test::Responses(parsed.messages);
     if (reqs.size() != 1 || resps.size() != 1) {
-      ADD_FAILURE() << rec["client"] << ": " << reqs.size() << " requests, " << resps.size()
+      agreement.Add(false);
+      ADD_FAILURE() << fact["client"] << ": " << reqs.size() << " requests, " << resps.size()
                     << " responses";
       continue;
     }
     const L7Message& req = reqs[0];
     const L7Message& resp = resps[0];
     std::string alpn;
-    for (const auto& a : rec["alpn_offered"])
+    for (const auto& a : fact["alpn_offered"])
       alpn += (alpn.empty() ? "" : ",") + a.get<std::string>();
-    const std::string want_version = rec["client_supported_versions"].empty()
-                                         ? rec["client_version"].get<std::string>()
-                                         : rec["client_supported_versions"][0].get<std::string>();
+    const std::string want_version = fact["client_supported_versions"].empty()
+                                         ? fact["client_version"].get<std::string>()
+                                         : fact["client_supported_versions"][0].get<std::string>();
     bool ok = req.request_type == "ClientHello" &&
-              req.request_domain == (rec["sni"].is_null() ? "" : rec["sni"].get<std::string>()) &&
+              req.request_domain == (fact["sni"].is_null() ? "" : fact["sni"].get<std::string>()) &&
               Attr(req, "alpn") == (alpn.empty() ? "<none>" : alpn) &&
               Attr(req, "tls_version") == want_version;
-    if (rec["alert"].is_null()) {
-      ok =
-          ok && resp.version == rec["version"] && resp.result == rec["cipher_suite"] &&
-          resp.status == L7ResponseStatus::kOk &&
-          Attr(resp, "alpn_selected") ==
-              (rec["alpn_selected"].is_null() ? "<none>" : rec["alpn_selected"].get<std::string>());
+    if (fact["alert"].is_null()) {
+      ok = ok && resp.version == fact["version"] && resp.result == fact["cipher_suite"] &&
+           resp.status == L7ResponseStatus::kOk &&
+           Attr(resp, "alpn_selected") == (fact["alpn_selected"].is_null()
+                                               ? "<none>"
+                                               : fact["alpn_selected"].get<std::string>());
     } else {
-      ok = ok && resp.code == rec["status"].get<int>() &&
+      ok = ok && resp.code == fact["status"].get<int>() &&
            resp.status == L7ResponseStatus::kServerError && resp.exception == "protocol_version";
     }
-    EXPECT_TRUE(ok) << rec["client"] << ": " << req.request_domain << " " << Attr(req, "alpn")
+    EXPECT_TRUE(ok) << fact["client"] << ": " << req.request_domain << " " << Attr(req, "alpn")
                     << " " << Attr(req, "tls_version") << " | " << resp.version << " "
                     << resp.result << " " << resp.exception;
-    agree += ok;
+    agreement.Add(ok);
   }
-  EXPECT_EQ(total, facts["counts"]["requests"].get<size_t>());
-  EXPECT_GE(agree * 100, total * 99) << agree << "/" << total;
-  RecordProperty("agreement", std::to_string(agree) + "/" + std::to_string(total));
+  agreement.Finish(rec.facts, GetParam());
 }
 
 INSTANTIATE_TEST_SUITE_P(Tls, TlsPcapTest, testing::Values("tls_curl_nginx", "tls_openssl"));
