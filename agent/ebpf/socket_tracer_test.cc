@@ -10,6 +10,8 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sched.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
@@ -729,6 +731,59 @@ TEST(SocketTracerTest, RingFullIsCounted) {
   close(c);
   close(s);
   close(l.fd);
+}
+
+// A machine where tracefs is not mounted (CI's fresh VMs): the loader mounts it, says so, and
+// traces. Runs in a child process with a private mount namespace, so the host keeps its mounts.
+TEST(SocketTracerTest, MountsTracefsWhenMissing) {
+  REQUIRE_ROOT();
+  int out[2];
+  ASSERT_EQ(pipe(out), 0);
+  pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    close(out[0]);
+    auto fail = [&](const std::string& why) {
+      (void)!write(out[1], why.data(), why.size());
+      _exit(1);
+    };
+    if (unshare(CLONE_NEWNS) != 0) fail("unshare: " + std::string(strerror(errno)));
+    if (mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) fail("private mounts");
+    // Everything that could serve libbpf's tracepoint lookup goes away in this namespace.
+    for (const char* m : {"/sys/kernel/debug/tracing", "/sys/kernel/tracing", "/sys/kernel/debug"}) {
+      umount2(m, MNT_DETACH);
+    }
+    if (access("/sys/kernel/tracing/events", F_OK) == 0) fail("could not unmount tracefs");
+    std::string log;
+    SocketTracerOptions o = OwnProcess();
+    o.log = [&](std::string_view m) { log.append(m).append("\n"); };
+    SocketTracer tracer(o);
+    absl::Status st = tracer.Start();
+    if (!st.ok()) fail("start: " + st.ToString());
+    if (log.find("mounted tracefs on /sys/kernel/tracing") == std::string::npos) {
+      fail("no mount message in log: " + log);
+    }
+    Listener l = Listen(AF_INET, SOCK_STREAM);
+    int c = Connect(AF_INET, l.port);
+    if (write(c, "after mount", 11) != 11) fail("write");
+    bool seen = false;
+    for (int i = 0; i < 100 && !seen; ++i) {
+      (void)tracer.Poll(20, [&](const SocketEvent& e) {
+        seen |= e.kind == SocketEventKind::kData && e.data == "after mount";
+      });
+    }
+    if (!seen) fail("no event after mounting tracefs");
+    _exit(0);
+  }
+  close(out[1]);
+  std::string why;
+  char buf[512];
+  ssize_t n;
+  while ((n = read(out[0], buf, sizeof(buf))) > 0) why.append(buf, static_cast<size_t>(n));
+  close(out[0]);
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << why;
 }
 
 // ---- TLS: real OpenSSL programs ----

@@ -108,7 +108,8 @@ struct {
 } threads SEC(".maps");
 
 // OpenSSL call in flight. Key: pid_tgid. Writer: SSL_* uprobes; the socket syscalls made inside
-// the call fill sk/file/fd. Reader/deleter: the uretprobe.
+// the call fill sk/file/fd. Reader/deleter: the uretprobe. LRU: a thread killed inside an SSL
+// call never returns, and its entry must not stay forever.
 struct ssl_call {
   __u64 ssl;
   __u64 buf;
@@ -121,7 +122,7 @@ struct ssl_call {
   __u8 pad[3];
 };
 struct {
-  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(type, BPF_MAP_TYPE_LRU_HASH);
   __uint(max_entries, 16384);
   __type(key, __u64);
   __type(value, struct ssl_call);
