@@ -36,39 +36,60 @@ std::string_view CommView(const char* comm) {
 
 std::string_view SocketFuncName(SocketFunc func) {
   switch (func) {
-    case SocketFunc::kNone: return "none";
-    case SocketFunc::kRead: return "read";
-    case SocketFunc::kWrite: return "write";
-    case SocketFunc::kReadv: return "readv";
-    case SocketFunc::kWritev: return "writev";
-    case SocketFunc::kSendto: return "sendto";
-    case SocketFunc::kRecvfrom: return "recvfrom";
-    case SocketFunc::kSendmsg: return "sendmsg";
-    case SocketFunc::kRecvmsg: return "recvmsg";
-    case SocketFunc::kSendmmsg: return "sendmmsg";
-    case SocketFunc::kRecvmmsg: return "recvmmsg";
-    case SocketFunc::kConnect: return "connect";
-    case SocketFunc::kAccept: return "accept";
-    case SocketFunc::kClose: return "close";
-    case SocketFunc::kSslWrite: return "SSL_write";
-    case SocketFunc::kSslRead: return "SSL_read";
-    case SocketFunc::kSslWriteEx: return "SSL_write_ex";
-    case SocketFunc::kSslReadEx: return "SSL_read_ex";
+    case SocketFunc::kNone:
+      return "none";
+    case SocketFunc::kRead:
+      return "read";
+    case SocketFunc::kWrite:
+      return "write";
+    case SocketFunc::kReadv:
+      return "readv";
+    case SocketFunc::kWritev:
+      return "writev";
+    case SocketFunc::kSendto:
+      return "sendto";
+    case SocketFunc::kRecvfrom:
+      return "recvfrom";
+    case SocketFunc::kSendmsg:
+      return "sendmsg";
+    case SocketFunc::kRecvmsg:
+      return "recvmsg";
+    case SocketFunc::kSendmmsg:
+      return "sendmmsg";
+    case SocketFunc::kRecvmmsg:
+      return "recvmmsg";
+    case SocketFunc::kConnect:
+      return "connect";
+    case SocketFunc::kAccept:
+      return "accept";
+    case SocketFunc::kClose:
+      return "close";
+    case SocketFunc::kSslWrite:
+      return "SSL_write";
+    case SocketFunc::kSslRead:
+      return "SSL_read";
+    case SocketFunc::kSslWriteEx:
+      return "SSL_write_ex";
+    case SocketFunc::kSslReadEx:
+      return "SSL_read_ex";
   }
   return "?";
 }
 
 std::string_view SocketRoleName(SocketRole role) {
   switch (role) {
-    case SocketRole::kUnknown: return "unknown";
-    case SocketRole::kClient: return "client";
-    case SocketRole::kServer: return "server";
+    case SocketRole::kUnknown:
+      return "unknown";
+    case SocketRole::kClient:
+      return "client";
+    case SocketRole::kServer:
+      return "server";
   }
   return "?";
 }
 
-DecodeStatus DecodeRecord(const void* data, size_t size, int64_t wall_offset_ns,
-                          SocketEvent* event, uint32_t* exec_pid) {
+DecodeStatus DecodeRecord(const void* data, size_t size, int64_t wall_offset_ns, SocketEvent* event,
+                          uint32_t* exec_pid) {
   if (data == nullptr || size == 0) return DecodeStatus::kMalformed;
   const auto* bytes = static_cast<const uint8_t*>(data);
   if (bytes[0] == FS_EV_EXEC) {
@@ -124,8 +145,8 @@ DecodeStatus DecodeRecord(const void* data, size_t size, int64_t wall_offset_ns,
   e.remote_from_msg = (h.flags & FS_F_ADDR_FROM_MSG) != 0;
   e.fd = h.fd;
   e.msg_len = h.msg_len;
-  e.data = std::string_view(reinterpret_cast<const char*>(bytes + sizeof(fs_sock_event)),
-                            h.cap_len);
+  e.data =
+      std::string_view(reinterpret_cast<const char*>(bytes + sizeof(fs_sock_event)), h.cap_len);
   return DecodeStatus::kEvent;
 }
 

@@ -49,8 +49,8 @@ std::string_view SocketRoleName(SocketRole role);
 struct SocketEvent {
   SocketEventKind kind = SocketEventKind::kData;
   SocketFunc func = SocketFunc::kNone;
-  uint32_t pid = 0;  // process (tgid)
-  uint32_t tid = 0;  // thread
+  uint32_t pid = 0;       // process (tgid)
+  uint32_t tid = 0;       // thread
   std::string_view comm;  // thread name, valid during the callback
   uint64_t ts_ns = 0;     // wall clock (CLOCK_REALTIME) ns: entry of sends, return of receives
   uint64_t mono_ns = 0;   // the same instant in CLOCK_MONOTONIC (bpf_ktime_get_ns)
@@ -67,8 +67,8 @@ struct SocketEvent {
   uint32_t tcp_seq = 0;        // TCP sequence of the message's first byte (tcp_seq_valid)
   bool tcp_seq_valid = false;
   uint64_t syscall_trace_id = 0;  // 0: an egress message on a thread that never received
-  bool is_tls = false;          // plaintext of an OpenSSL call
-  bool tls_ciphertext = false;  // syscall bytes of a socket known to carry TLS
+  bool is_tls = false;            // plaintext of an OpenSSL call
+  bool tls_ciphertext = false;    // syscall bytes of a socket known to carry TLS
   bool remote_from_msg = false;
   int32_t fd = -1;
   uint32_t msg_len = 0;   // real length of the message; data may be shorter (capture_bytes)
@@ -83,7 +83,7 @@ enum class DecodeStatus {
 
 // Decodes one ring-buffer record. `wall_offset_ns` = CLOCK_REALTIME - CLOCK_MONOTONIC, added to
 // the kernel's monotonic timestamp. Strings in *event point into `data`.
-DecodeStatus DecodeRecord(const void* data, size_t size, int64_t wall_offset_ns,
-                          SocketEvent* event, uint32_t* exec_pid);
+DecodeStatus DecodeRecord(const void* data, size_t size, int64_t wall_offset_ns, SocketEvent* event,
+                          uint32_t* exec_pid);
 
 }  // namespace flowscope::agent::ebpf

@@ -86,16 +86,16 @@ struct fs_sock_event {
   __u32 pid;      /* tgid */
   __u32 tid;      /* kernel thread id */
   __s32 fd;
-  __u32 tcp_seq;  /* see README.md "TCP sequence" */
-  __u64 ts_ns;    /* bpf_ktime_get_ns() (CLOCK_MONOTONIC): enter time for sends, exit for receives */
+  __u32 tcp_seq; /* see README.md "TCP sequence" */
+  __u64 ts_ns;   /* bpf_ktime_get_ns() (CLOCK_MONOTONIC): enter time for sends, exit for receives */
   __u64 socket_id;
   __u64 syscall_trace_id;
-  __u32 msg_len;  /* real length of the message (bytes moved by the call, or by this mmsg entry) */
-  __u32 cap_len;  /* payload bytes that follow the header */
+  __u32 msg_len; /* real length of the message (bytes moved by the call, or by this mmsg entry) */
+  __u32 cap_len; /* payload bytes that follow the header */
   __u16 local_port;  /* host order */
   __u16 remote_port; /* host order */
   __u32 pad0;
-  __u8 local_addr[16];  /* IPv4 in the first 4 bytes, network order */
+  __u8 local_addr[16]; /* IPv4 in the first 4 bytes, network order */
   __u8 remote_addr[16];
   char comm[FS_COMM_LEN];
 };
@@ -109,18 +109,18 @@ struct fs_exec_event {
 
 /* Per-CPU counters (BPF_MAP_TYPE_PERCPU_ARRAY `counters`), summed by the loader. */
 enum fs_counter {
-  FS_CNT_DATA_EVENTS = 0,       /* data records written to the ring */
-  FS_CNT_OPEN_EVENTS = 1,       /* open records written */
-  FS_CNT_CLOSE_EVENTS = 2,      /* close records written */
-  FS_CNT_RING_FULL = 3,         /* records lost: ring buffer full */
-  FS_CNT_COPY_FAILED = 4,       /* payload or user struct unreadable (record sent without it) */
-  FS_CNT_MAP_FULL = 5,          /* a map update failed: call or socket not tracked */
-  FS_CNT_NOT_SOCKET = 6,        /* informational: traced calls on files, pipes, ... */
-  FS_CNT_NOT_INET = 7,          /* informational: unix, netlink, raw ... sockets skipped */
-  FS_CNT_MMSG_TRUNCATED = 8,    /* mmsg entries beyond FS_MMSG_MAX not reported */
-  FS_CNT_TLS_EVENTS = 9,        /* TLS plaintext data records written */
-  FS_CNT_TLS_NO_SOCKET = 10,    /* TLS records without a known socket */
-  FS_CNT_EXEC_EVENTS = 11,      /* exec records written (TLS library discovery) */
+  FS_CNT_DATA_EVENTS = 0,    /* data records written to the ring */
+  FS_CNT_OPEN_EVENTS = 1,    /* open records written */
+  FS_CNT_CLOSE_EVENTS = 2,   /* close records written */
+  FS_CNT_RING_FULL = 3,      /* records lost: ring buffer full */
+  FS_CNT_COPY_FAILED = 4,    /* payload or user struct unreadable (record sent without it) */
+  FS_CNT_MAP_FULL = 5,       /* a map update failed: call or socket not tracked */
+  FS_CNT_NOT_SOCKET = 6,     /* informational: traced calls on files, pipes, ... */
+  FS_CNT_NOT_INET = 7,       /* informational: unix, netlink, raw ... sockets skipped */
+  FS_CNT_MMSG_TRUNCATED = 8, /* mmsg entries beyond FS_MMSG_MAX not reported */
+  FS_CNT_TLS_EVENTS = 9,     /* TLS plaintext data records written */
+  FS_CNT_TLS_NO_SOCKET = 10, /* TLS records without a known socket */
+  FS_CNT_EXEC_EVENTS = 11,   /* exec records written (TLS library discovery) */
   FS_CNT_MAX = 12,
 };
 

@@ -188,14 +188,14 @@ struct SocketTracer::Impl {
 absl::Status SocketTracer::Impl::CheckEnvironment() {
   const SocketTracerOptions& o = options;
   if (o.capture_bytes == 0 || o.capture_bytes > FS_CAPTURE_MAX) {
-    return absl::InvalidArgumentError(absl::StrCat("ebpf: capture_bytes ", o.capture_bytes,
-                                                   " must be 1..", FS_CAPTURE_MAX));
+    return absl::InvalidArgumentError(
+        absl::StrCat("ebpf: capture_bytes ", o.capture_bytes, " must be 1..", FS_CAPTURE_MAX));
   }
   const auto page = static_cast<uint32_t>(sysconf(_SC_PAGESIZE));
   if (o.ring_bytes < page || (o.ring_bytes & (o.ring_bytes - 1)) != 0) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "ebpf: ring_bytes ", o.ring_bytes, " must be a power of two >= the page size (", page,
-        ")"));
+    return absl::InvalidArgumentError(absl::StrCat("ebpf: ring_bytes ", o.ring_bytes,
+                                                   " must be a power of two >= the page size (",
+                                                   page, ")"));
   }
   constexpr int kCapSysAdmin = 21, kCapPerfmon = 38, kCapBpf = 39;
   const uint64_t caps = EffectiveCaps();
@@ -264,27 +264,27 @@ absl::Status SocketTracer::Impl::Load() {
   skel->data->next_socket_id = seed | 1;
   skel->data->next_trace_id = seed | 1;
   if (int err = bpf_map__set_max_entries(skel->maps.events, options.ring_bytes); err != 0) {
-    return absl::InternalError(absl::StrCat("ebpf: ring size ", options.ring_bytes, ": ",
-                                            Errno(-err)));
+    return absl::InternalError(
+        absl::StrCat("ebpf: ring size ", options.ring_bytes, ": ", Errno(-err)));
   }
   if (!options.tls) {
-    for (bpf_program* p : {skel->progs.ssl_write_enter, skel->progs.ssl_read_enter,
-                           skel->progs.ssl_write_ex_enter, skel->progs.ssl_read_ex_enter,
-                           skel->progs.ssl_exit, skel->progs.sched_process_exec}) {
+    for (bpf_program* p :
+         {skel->progs.ssl_write_enter, skel->progs.ssl_read_enter, skel->progs.ssl_write_ex_enter,
+          skel->progs.ssl_read_ex_enter, skel->progs.ssl_exit, skel->progs.sched_process_exec}) {
       bpf_program__set_autoload(p, false);
     }
   }
   if (int err = socket_trace::load(skel.get()); err != 0) {
-    return absl::InternalError(absl::StrCat("ebpf: loading the socket tracer failed: ",
-                                            Errno(-err), LibbpfTail()));
+    return absl::InternalError(
+        absl::StrCat("ebpf: loading the socket tracer failed: ", Errno(-err), LibbpfTail()));
   }
   return absl::OkStatus();
 }
 
 absl::Status SocketTracer::Impl::AttachSyscalls() {
   if (int err = socket_trace::attach(skel.get()); err != 0) {
-    return absl::InternalError(absl::StrCat("ebpf: attaching the syscall tracepoints failed: ",
-                                            Errno(-err), LibbpfTail()));
+    return absl::InternalError(absl::StrCat(
+        "ebpf: attaching the syscall tracepoints failed: ", Errno(-err), LibbpfTail()));
   }
   return absl::OkStatus();
 }
@@ -328,9 +328,9 @@ void SocketTracer::Impl::AttachLibrary(const TlsLibraryFile& lib) {
     library.links.push_back(std::move(enter));
     library.links.push_back(std::move(exit));
   }
-  Log(absl::StrCat("tls: uprobes attached to ", lib.path,
-                   missing.empty() ? "" : absl::StrCat(" (without ", absl::StrJoin(missing, ", "),
-                                                       ")")));
+  Log(absl::StrCat(
+      "tls: uprobes attached to ", lib.path,
+      missing.empty() ? "" : absl::StrCat(" (without ", absl::StrJoin(missing, ", "), ")")));
   libraries.emplace(key, std::move(library));
 }
 
@@ -416,8 +416,7 @@ absl::Status SocketTracer::Start() {
   absl::Status st = m.Load();
   if (st.ok()) st = m.AttachSyscalls();
   if (st.ok()) {
-    m.ring.reset(
-        ring_buffer__new(bpf_map__fd(m.skel->maps.events), &Impl::OnRecord, &m, nullptr));
+    m.ring.reset(ring_buffer__new(bpf_map__fd(m.skel->maps.events), &Impl::OnRecord, &m, nullptr));
     if (!m.ring) {
       st = absl::InternalError(absl::StrCat("ebpf: ring buffer: ", Errno(errno)));
     }

@@ -74,8 +74,8 @@ struct SocketTracerCounters {
   uint64_t tls_no_socket = 0;
   uint64_t exec_events = 0;
   // User side.
-  uint64_t delivered = 0;  // SocketEvents handed to callbacks
-  uint64_t malformed = 0;  // records that failed to decode
+  uint64_t delivered = 0;      // SocketEvents handed to callbacks
+  uint64_t malformed = 0;      // records that failed to decode
   uint64_t tls_libraries = 0;  // libssl files with uprobes attached
   uint64_t tls_attach_failures = 0;
   double events_per_second = 0;  // delivered, over the last full second of polling

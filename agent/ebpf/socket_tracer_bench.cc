@@ -3,7 +3,8 @@
 // events consumed by a polling thread) in its two record modes: per-CPU assembly +
 // bpf_ringbuf_output of the used size (default), and direct bpf_ringbuf_reserve of
 // capture_bytes; plus the default with a reader wake-up per record (wakeup_bytes 0), and the
-// tracer attached but filtering on another pid. Also the tracer's start time. Reports, never asserts. Needs root.
+// tracer attached but filtering on another pid. Also the tracer's start time. Reports, never
+// asserts. Needs root.
 //
 //   socket_tracer_bench [rounds=50000] [payload_bytes=100,1000]
 #include <arpa/inet.h>

@@ -9,8 +9,8 @@
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <pthread.h>
-#include <signal.h>
 #include <sched.h>
+#include <signal.h>
 #include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -120,10 +120,10 @@ SocketTracerOptions OwnProcess() {
 #define REQUIRE_ROOT() \
   if (!IsRoot()) GTEST_SKIP() << "needs root (eBPF)"
 
-#define START_OR_FAIL(t)                          \
-  do {                                            \
-    absl::Status st_ = (t).Start();               \
-    ASSERT_TRUE(st_.ok()) << st_;                 \
+#define START_OR_FAIL(t)            \
+  do {                              \
+    absl::Status st_ = (t).Start(); \
+    ASSERT_TRUE(st_.ok()) << st_;   \
   } while (0)
 
 // ---- socket helpers (all blocking, loopback) ----
@@ -503,8 +503,7 @@ TEST(SocketTracerTest, UdpDatagrams) {
   sockaddr_in from{};
   socklen_t fromlen = sizeof(from);
   char buf[2048];
-  ASSERT_EQ(recvfrom(srv.fd, buf, sizeof(buf), 0, reinterpret_cast<sockaddr*>(&from), &fromlen),
-            4);
+  ASSERT_EQ(recvfrom(srv.fd, buf, sizeof(buf), 0, reinterpret_cast<sockaddr*>(&from), &fromlen), 4);
   const uint16_t cport = ntohs(from.sin_port);
 
   std::vector<std::string> dgrams = {"first", "second datagram", std::string(1500, 'z')};
@@ -594,12 +593,12 @@ TEST(SocketTracerTest, SyscallTraceId) {
   uint32_t mid = 0;
   std::thread middle([&] {
     mid = Tid();
-    EXPECT_EQ(ReadN(front_server, 4), "req1");      // ingress: new id A
-    EXPECT_EQ(ReadN(front_server, 4), "more");      // ingress after ingress: A
-    EXPECT_EQ(write(back_client, "call", 4), 4);    // egress: A
-    EXPECT_EQ(ReadN(back_client, 5), "reply");      // ingress after egress: new id B
-    EXPECT_EQ(write(front_server, "resp", 4), 4);   // egress: B
-    EXPECT_EQ(ReadN(front_server, 4), "req2");      // new inbound request: new id C
+    EXPECT_EQ(ReadN(front_server, 4), "req1");     // ingress: new id A
+    EXPECT_EQ(ReadN(front_server, 4), "more");     // ingress after ingress: A
+    EXPECT_EQ(write(back_client, "call", 4), 4);   // egress: A
+    EXPECT_EQ(ReadN(back_client, 5), "reply");     // ingress after egress: new id B
+    EXPECT_EQ(write(front_server, "resp", 4), 4);  // egress: B
+    EXPECT_EQ(ReadN(front_server, 4), "req2");     // new inbound request: new id C
   });
   EXPECT_EQ(ReadN(back_server, 4), "call");
   ASSERT_EQ(write(back_server, "reply", 5), 5);
@@ -607,7 +606,8 @@ TEST(SocketTracerTest, SyscallTraceId) {
   ASSERT_EQ(write(front_client, "req2", 4), 4);
   middle.join();
   t.Drain();
-  auto ev = t.Where([&](const Owned& o) { return o.e.kind == SocketEventKind::kData && o.e.tid == mid; });
+  auto ev =
+      t.Where([&](const Owned& o) { return o.e.kind == SocketEventKind::kData && o.e.tid == mid; });
   ASSERT_EQ(ev.size(), 6u);
   std::vector<std::string> payloads;
   for (const auto& o : ev) payloads.push_back(o.data);
@@ -682,16 +682,17 @@ TEST(SocketTracerTest, CloseOnlyWhenLastReferenceGoes) {
   close(c);
   ASSERT_EQ(write(c2, "still open", 10), 10);
   t.Drain(200);
-  auto open = t.Where([&](const Owned& o) { return o.e.kind == SocketEventKind::kOpen && o.e.fd == c; });
+  auto open =
+      t.Where([&](const Owned& o) { return o.e.kind == SocketEventKind::kOpen && o.e.fd == c; });
   ASSERT_EQ(open.size(), 1u);
   const uint64_t id = open[0].e.socket_id;
   auto closes = [&] {
-    return t.Where([&](const Owned& o) {
-      return o.e.kind == SocketEventKind::kClose && o.e.socket_id == id;
-    });
+    return t.Where(
+        [&](const Owned& o) { return o.e.kind == SocketEventKind::kClose && o.e.socket_id == id; });
   };
   EXPECT_TRUE(closes().empty());
-  auto w = t.Where([&](const Owned& o) { return o.e.kind == SocketEventKind::kData && o.e.fd == c2; });
+  auto w =
+      t.Where([&](const Owned& o) { return o.e.kind == SocketEventKind::kData && o.e.fd == c2; });
   ASSERT_EQ(w.size(), 1u);
   EXPECT_EQ(w[0].e.socket_id, id);
   close(c2);
@@ -750,7 +751,8 @@ TEST(SocketTracerTest, MountsTracefsWhenMissing) {
     if (unshare(CLONE_NEWNS) != 0) fail("unshare: " + std::string(strerror(errno)));
     if (mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) fail("private mounts");
     // Everything that could serve libbpf's tracepoint lookup goes away in this namespace.
-    for (const char* m : {"/sys/kernel/debug/tracing", "/sys/kernel/tracing", "/sys/kernel/debug"}) {
+    for (const char* m :
+         {"/sys/kernel/debug/tracing", "/sys/kernel/tracing", "/sys/kernel/debug"}) {
       umount2(m, MNT_DETACH);
     }
     if (access("/sys/kernel/tracing/events", F_OK) == 0) fail("could not unmount tracefs");
@@ -963,7 +965,8 @@ TEST(SocketTracerTlsTest, NginxAndCurlPlaintext) {
   ASSERT_TRUE(t.PollUntil([&] {
     return !tls_of(curl_pid, Direction::kEgress, "GET / HTTP/1.1").empty() &&
            !tls_of(curl_pid, Direction::kIngress, "HTTP/1.1 200").empty();
-  })) << "curl plaintext not seen; counters: tls_events=" << t.tracer().Counters().tls_events;
+  })) << "curl plaintext not seen; counters: tls_events="
+      << t.tracer().Counters().tls_events;
   t.Drain(200, 2000);
   const Owned req = tls_of(curl_pid, Direction::kEgress, "GET / HTTP/1.1")[0];
   const Owned resp = tls_of(curl_pid, Direction::kIngress, "HTTP/1.1 200")[0];
@@ -979,8 +982,8 @@ TEST(SocketTracerTlsTest, NginxAndCurlPlaintext) {
   EXPECT_THAT(req.data, HasSubstr("Host: 127.0.0.1"));
   // The ciphertext of the same socket is marked as such.
   auto cipher = t.Where([&](const Owned& o) {
-    return o.e.kind == SocketEventKind::kData && o.e.socket_id == req.e.socket_id &&
-           !o.e.is_tls && o.e.tls_ciphertext;
+    return o.e.kind == SocketEventKind::kData && o.e.socket_id == req.e.socket_id && !o.e.is_tls &&
+           o.e.tls_ciphertext;
   });
   EXPECT_FALSE(cipher.empty());
   // nginx's worker saw the same request and sent the response, on the other end.
@@ -1008,8 +1011,9 @@ TEST(SocketTracerTlsTest, LibraryOfLaterProcessIsAttached) {
   REQUIRE_ROOT();
   if (!HaveTool("nginx") || !HaveTool("openssl")) GTEST_SKIP() << "needs nginx and openssl";
   std::string system_libssl;
-  for (const char* p : {"/usr/lib/x86_64-linux-gnu/libssl.so.3", "/lib/x86_64-linux-gnu/libssl.so.3",
-                        "/usr/lib/aarch64-linux-gnu/libssl.so.3", "/usr/lib64/libssl.so.3"}) {
+  for (const char* p :
+       {"/usr/lib/x86_64-linux-gnu/libssl.so.3", "/lib/x86_64-linux-gnu/libssl.so.3",
+        "/usr/lib/aarch64-linux-gnu/libssl.so.3", "/usr/lib64/libssl.so.3"}) {
     if (access(p, R_OK) == 0) {
       system_libssl = p;
       break;
@@ -1026,17 +1030,17 @@ TEST(SocketTracerTlsTest, LibraryOfLaterProcessIsAttached) {
   START_OR_FAIL(t);
   auto attached_copy = [&] {
     for (const auto& p : t.tracer().TlsLibraries()) {
-      if (p.size() >= libdir.size() + 12 && p.substr(p.size() - libdir.size() - 12) ==
-                                                 libdir + "/libssl.so.3") {
+      if (p.size() >= libdir.size() + 12 &&
+          p.substr(p.size() - libdir.size() - 12) == libdir + "/libssl.so.3") {
         return true;
       }
     }
     return false;
   };
   ASSERT_FALSE(attached_copy());
-  Child client({"openssl", "s_client", "-connect", "127.0.0.1:" + std::to_string(server.port()),
-                "-quiet"},
-               {"LD_LIBRARY_PATH=" + libdir}, /*pipe_stdin=*/true);
+  Child client(
+      {"openssl", "s_client", "-connect", "127.0.0.1:" + std::to_string(server.port()), "-quiet"},
+      {"LD_LIBRARY_PATH=" + libdir}, /*pipe_stdin=*/true);
   ASSERT_TRUE(t.PollUntil(attached_copy, 8000)) << "private libssl copy not attached";
   const std::string request = "GET / HTTP/1.1\r\nHost: late\r\nConnection: close\r\n\r\n";
   ASSERT_EQ(write(client.stdin_fd(), request.data(), request.size()),
@@ -1053,12 +1057,15 @@ TEST(SocketTracerTlsTest, LibraryOfLaterProcessIsAttached) {
   EXPECT_EQ(ev.comm, "openssl");
   EXPECT_EQ(ev.e.remote_port, server.port());
   EXPECT_EQ(ev.e.role, SocketRole::kClient);
-  ASSERT_TRUE(t.PollUntil([&] {
-    return !t.Where([&](const Owned& o) {
-              return o.e.pid == pid && o.e.is_tls && o.e.direction == Direction::kIngress &&
-                     StartsWith(o.data, "HTTP/1.1 200");
-            }).empty();
-  }, 8000)) << "response plaintext not seen";
+  ASSERT_TRUE(t.PollUntil(
+      [&] {
+        return !t.Where([&](const Owned& o) {
+                   return o.e.pid == pid && o.e.is_tls && o.e.direction == Direction::kIngress &&
+                          StartsWith(o.data, "HTTP/1.1 200");
+                 }).empty();
+      },
+      8000))
+      << "response plaintext not seen";
   client.CloseStdin();
   client.Wait(3000);
 }

@@ -41,7 +41,8 @@ bool IsLibsslName(std::string_view basename) {
   // "" or ".<digits and dots>"
   if (rest.empty()) return true;
   if (rest[0] != '.' || rest.size() < 2) return false;
-  return std::all_of(rest.begin(), rest.end(), [](char c) { return c == '.' || (c >= '0' && c <= '9'); });
+  return std::all_of(rest.begin(), rest.end(),
+                     [](char c) { return c == '.' || (c >= '0' && c <= '9'); });
 }
 
 std::vector<std::string> LibsslPathsInMaps(std::string_view text) {
@@ -55,8 +56,7 @@ std::vector<std::string> LibsslPathsInMaps(std::string_view text) {
     if (slash == std::string_view::npos) continue;
     std::string_view path = line.substr(slash);
     constexpr std::string_view kDeleted = " (deleted)";
-    if (path.size() >= kDeleted.size() &&
-        path.substr(path.size() - kDeleted.size()) == kDeleted) {
+    if (path.size() >= kDeleted.size() && path.substr(path.size() - kDeleted.size()) == kDeleted) {
       continue;
     }
     if (!IsLibsslName(Basename(path))) continue;
@@ -81,9 +81,15 @@ std::vector<TlsLibraryFile> TlsLibrariesOfProcess(uint32_t pid) {
 
 std::vector<TlsLibraryFile> SystemTlsLibraries() {
   static const char* const kDirs[] = {
-      "/lib",       "/usr/lib",       "/lib64",          "/usr/lib64",
-      "/usr/local/lib", "/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu",
-      "/lib/aarch64-linux-gnu", "/usr/lib/aarch64-linux-gnu",
+      "/lib",
+      "/usr/lib",
+      "/lib64",
+      "/usr/lib64",
+      "/usr/local/lib",
+      "/lib/x86_64-linux-gnu",
+      "/usr/lib/x86_64-linux-gnu",
+      "/lib/aarch64-linux-gnu",
+      "/usr/lib/aarch64-linux-gnu",
   };
   std::vector<TlsLibraryFile> out;
   for (const char* dir : kDirs) {

@@ -7,12 +7,14 @@
 // task's fd table (CO-RE) and keeps the call's arguments per thread only when the fd is an
 // AF_INET/AF_INET6 TCP or UDP socket; the *_exit program emits when the call moved bytes.
 // README.md (same folder) documents the fields, the TCP sequence and syscall_trace_id rules.
+// vmlinux.h defines the types the libbpf headers use: it comes first.
+// clang-format off
 #include "vmlinux.h"
-
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_endian.h>
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
+// clang-format on
 
 #include "agent/ebpf/socket_trace_event.h"
 
@@ -30,11 +32,11 @@ char LICENSE[] SEC("license") = "GPL";
 #define EINPROGRESS 115
 
 // ---- configuration, set by the loader before load (rodata: the verifier sees constants) ----
-const volatile __u32 self_tgid = 0;      // never trace this process (the agent)
-const volatile __u32 target_tgid = 0;    // 0: every process; else only this one
-const volatile __u32 capture_bytes = 1024;  // payload bytes per record, <= FS_CAPTURE_MAX
+const volatile __u32 self_tgid = 0;              // never trace this process (the agent)
+const volatile __u32 target_tgid = 0;            // 0: every process; else only this one
+const volatile __u32 capture_bytes = 1024;       // payload bytes per record, <= FS_CAPTURE_MAX
 const volatile __u32 ephemeral_port_lo = 32768;  // net.ipv4.ip_local_port_range low end
-const volatile __u8 reserve_records = 0;  // 1: bpf_ringbuf_reserve for single-buffer calls
+const volatile __u8 reserve_records = 0;         // 1: bpf_ringbuf_reserve for single-buffer calls
 // Wake the reader only once this many bytes wait in the ring (0: on every record). The reader
 // polls with a timeout and drains what is there, so a quiet ring is read anyway; a busy one
 // costs one wake-up per batch instead of one per record.
@@ -57,14 +59,14 @@ struct {
 // Arguments of a socket call in flight. Key: pid_tgid. Writer: *_enter (sockets only).
 // Reader/deleter: *_exit.
 struct sys_args {
-  __u64 sk;        // struct sock *
-  __u64 file;      // struct file *
-  __u64 buf;       // buffer, iovec array, user_msghdr or mmsghdr array (by func)
-  __u64 addr;      // sockaddr of sendto/recvfrom, 0 if none
+  __u64 sk;    // struct sock *
+  __u64 file;  // struct file *
+  __u64 buf;   // buffer, iovec array, user_msghdr or mmsghdr array (by func)
+  __u64 addr;  // sockaddr of sendto/recvfrom, 0 if none
   __u64 enter_ts;
   __s32 fd;
-  __u32 vlen;      // iovec count (readv/writev)
-  __u32 seq;       // TCP write_seq (send) or copied_seq (receive) at entry
+  __u32 vlen;  // iovec count (readv/writev)
+  __u32 seq;   // TCP write_seq (send) or copied_seq (receive) at entry
   __u8 func;
   __u8 pad[3];
 };
@@ -183,7 +185,7 @@ static __always_inline __u64 wakeup_flags(void) {
 }
 
 static __always_inline void count(__u32 idx) {
-  __u64 *v = bpf_map_lookup_elem(&counters, &idx);
+  __u64* v = bpf_map_lookup_elem(&counters, &idx);
   if (v) *v += 1;  // per-CPU: no atomic needed
 }
 
@@ -199,29 +201,29 @@ static __always_inline int is_egress(__u8 func) {
 }
 
 struct sock_ref {
-  struct sock *sk;
-  struct file *file;
+  struct sock* sk;
+  struct file* file;
   __u16 proto;
 };
 
 // fd of the current task -> its TCP/UDP inet socket. 0 when fd is not one.
-static __always_inline int fd_to_sock(__s32 fd, struct sock_ref *out) {
+static __always_inline int fd_to_sock(__s32 fd, struct sock_ref* out) {
   if (fd < 0) return 0;
-  struct task_struct *task = (struct task_struct *)bpf_get_current_task();
-  struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
+  struct task_struct* task = (struct task_struct*)bpf_get_current_task();
+  struct fdtable* fdt = BPF_CORE_READ(task, files, fdt);
   if (!fdt) return 0;
   __u32 max_fds = BPF_CORE_READ(fdt, max_fds);
   if ((__u32)fd >= max_fds) return 0;
-  struct file **fds = BPF_CORE_READ(fdt, fd);
-  struct file *file = NULL;
+  struct file** fds = BPF_CORE_READ(fdt, fd);
+  struct file* file = NULL;
   if (bpf_probe_read_kernel(&file, sizeof(file), &fds[fd]) || !file) return 0;
   umode_t mode = BPF_CORE_READ(file, f_inode, i_mode);
   if ((mode & S_IFMT) != S_IFSOCK) {
     count(FS_CNT_NOT_SOCKET);
     return 0;
   }
-  struct socket *sock = BPF_CORE_READ(file, private_data);
-  struct sock *sk = BPF_CORE_READ(sock, sk);
+  struct socket* sock = BPF_CORE_READ(file, private_data);
+  struct sock* sk = BPF_CORE_READ(sock, sk);
   if (!sk) return 0;
   __u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
   __u16 type = BPF_CORE_READ(sk, sk_type);
@@ -240,13 +242,13 @@ static __always_inline int fd_to_sock(__s32 fd, struct sock_ref *out) {
 
 // Sequence number of the first byte of the next message: write_seq for sends (next byte the
 // application queues), copied_seq for receives (next byte the application reads).
-static __always_inline __u32 tcp_seq_at_entry(struct sock *sk, int egress) {
-  struct tcp_sock *tp = (struct tcp_sock *)sk;
+static __always_inline __u32 tcp_seq_at_entry(struct sock* sk, int egress) {
+  struct tcp_sock* tp = (struct tcp_sock*)sk;
   return egress ? BPF_CORE_READ(tp, write_seq) : BPF_CORE_READ(tp, copied_seq);
 }
 
 // The socket's addresses and ports into the record header.
-static __always_inline void read_tuple(struct sock *sk, struct fs_sock_event *h) {
+static __always_inline void read_tuple(struct sock* sk, struct fs_sock_event* h) {
   __u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
   h->family = (__u8)family;
   h->local_port = BPF_CORE_READ(sk, __sk_common.skc_num);
@@ -264,19 +266,19 @@ static __always_inline void read_tuple(struct sock *sk, struct fs_sock_event *h)
 }
 
 // Remote address from a user sockaddr (unconnected UDP). Only when the socket has no peer.
-static __always_inline void tuple_from_sockaddr(__u64 uaddr, struct fs_sock_event *h) {
+static __always_inline void tuple_from_sockaddr(__u64 uaddr, struct fs_sock_event* h) {
   if (!uaddr || h->remote_port != 0) return;
   __u16 family = 0;
-  if (bpf_probe_read_user(&family, sizeof(family), (void *)uaddr)) return;
+  if (bpf_probe_read_user(&family, sizeof(family), (void*)uaddr)) return;
   if (family == AF_INET && h->family == AF_INET) {
     struct sockaddr_in sin = {};
-    if (bpf_probe_read_user(&sin, sizeof(sin), (void *)uaddr)) return;
+    if (bpf_probe_read_user(&sin, sizeof(sin), (void*)uaddr)) return;
     __builtin_memcpy(h->remote_addr, &sin.sin_addr, 4);
     h->remote_port = bpf_ntohs(sin.sin_port);
     h->flags |= FS_F_ADDR_FROM_MSG;
   } else if (family == AF_INET6 && h->family == AF_INET6) {
     struct sockaddr_in6 sin6 = {};
-    if (bpf_probe_read_user(&sin6, sizeof(sin6), (void *)uaddr)) return;
+    if (bpf_probe_read_user(&sin6, sizeof(sin6), (void*)uaddr)) return;
     __builtin_memcpy(h->remote_addr, &sin6.sin6_addr, 16);
     h->remote_port = bpf_ntohs(sin6.sin6_port);
     h->flags |= FS_F_ADDR_FROM_MSG;
@@ -296,19 +298,19 @@ static __always_inline __u8 infer_role(__u16 lport, __u16 rport, __u16 proto, in
   return FS_ROLE_UNKNOWN;
 }
 
-static __always_inline void fill_task(struct fs_sock_event *h, __u64 pid_tgid) {
+static __always_inline void fill_task(struct fs_sock_event* h, __u64 pid_tgid) {
   h->pid = pid_tgid >> 32;
   h->tid = (__u32)pid_tgid;
   bpf_get_current_comm(h->comm, sizeof(h->comm));
 }
 
 // Writes an open or close record for a socket (header only).
-static __always_inline void emit_lifecycle(__u8 kind, __u8 func, struct sock *sk, __s32 fd,
-                                           __u16 proto, const struct sock_info *si) {
+static __always_inline void emit_lifecycle(__u8 kind, __u8 func, struct sock* sk, __s32 fd,
+                                           __u16 proto, const struct sock_info* si) {
   __u32 zero = 0;
-  struct event_buf *e = bpf_map_lookup_elem(&scratch, &zero);
+  struct event_buf* e = bpf_map_lookup_elem(&scratch, &zero);
   if (!e) return;
-  struct fs_sock_event *h = &e->hdr;
+  struct fs_sock_event* h = &e->hdr;
   __builtin_memset(h, 0, sizeof(*h));
   h->kind = kind;
   h->func = func;
@@ -329,10 +331,10 @@ static __always_inline void emit_lifecycle(__u8 kind, __u8 func, struct sock *sk
 }
 
 // Registers a socket (new id) with an explicit role, or updates the role of a known one.
-static __always_inline void register_socket(struct sock_ref *ref, __s32 fd, __u8 role,
-                                            __u8 func, int force_new) {
+static __always_inline void register_socket(struct sock_ref* ref, __s32 fd, __u8 role, __u8 func,
+                                            int force_new) {
   __u64 key = (__u64)ref->sk;
-  struct sock_info *old = bpf_map_lookup_elem(&socks, &key);
+  struct sock_info* old = bpf_map_lookup_elem(&socks, &key);
   struct sock_info si = {};
   if (old && !force_new && old->file == (__u64)ref->file) {
     si = *old;
@@ -350,10 +352,10 @@ static __always_inline void register_socket(struct sock_ref *ref, __s32 fd, __u8
 }
 
 // The socket's info, creating it (role inferred, open record) on first sight.
-static __always_inline struct sock_info *socket_info(struct sock *sk, __u64 file, __s32 fd,
-                                                      __u16 proto, int egress, __u8 func) {
+static __always_inline struct sock_info* socket_info(struct sock* sk, __u64 file, __s32 fd,
+                                                     __u16 proto, int egress, __u8 func) {
   __u64 key = (__u64)sk;
-  struct sock_info *si = bpf_map_lookup_elem(&socks, &key);
+  struct sock_info* si = bpf_map_lookup_elem(&socks, &key);
   if (si && si->file == file) return si;
   struct sock_info n = {};
   n.id = __sync_fetch_and_add(&next_socket_id, 1);
@@ -375,7 +377,7 @@ static __always_inline struct sock_info *socket_info(struct sock *sk, __u64 file
 // Syscalls made inside an SSL call (ciphertext) read the id without changing the state: the
 // plaintext record of the SSL call decides.
 static __always_inline __u64 syscall_trace_id(__u64 pid_tgid, int egress, int passive) {
-  struct thread_trace *t = bpf_map_lookup_elem(&threads, &pid_tgid);
+  struct thread_trace* t = bpf_map_lookup_elem(&threads, &pid_tgid);
   if (passive) return t ? t->id : 0;
   if (egress) {
     if (!t) return 0;
@@ -398,13 +400,13 @@ static __always_inline __u32 clamp_cap(__u64 len) {
 }
 
 // Copies up to `want` bytes from one user buffer to the start of `dst`. Returns bytes copied.
-static __always_inline __u32 copy_buf(__u8 *dst, __u64 ubuf, __u32 want) {
+static __always_inline __u32 copy_buf(__u8* dst, __u64 ubuf, __u32 want) {
   __u64 n = want;
   if (n > FS_CAPTURE_MAX) n = FS_CAPTURE_MAX;
   barrier_var(n);
   if (n > FS_CAPTURE_MAX) n = FS_CAPTURE_MAX;
   if (n == 0) return 0;
-  if (bpf_probe_read_user(dst, n, (void *)ubuf)) {
+  if (bpf_probe_read_user(dst, n, (void*)ubuf)) {
     count(FS_CNT_COPY_FAILED);
     return 0;
   }
@@ -413,13 +415,13 @@ static __always_inline __u32 copy_buf(__u8 *dst, __u64 ubuf, __u32 want) {
 
 // Copies up to `want` bytes gathered from an iovec array. Returns bytes copied. A global
 // function: the verifier checks it once, not once per call site and path.
-__noinline int copy_iov(struct event_buf *e, __u64 uiov, __u32 iovcnt, __u32 want) {
+__noinline int copy_iov(struct event_buf* e, __u64 uiov, __u32 iovcnt, __u32 want) {
   if (!e) return 0;
   __u32 off = 0;
   for (int i = 0; i < FS_IOV_MAX; i++) {
     if (i >= iovcnt || off >= want) break;
     struct iovec iov = {};
-    if (bpf_probe_read_user(&iov, sizeof(iov), (void *)(uiov + i * sizeof(struct iovec)))) {
+    if (bpf_probe_read_user(&iov, sizeof(iov), (void*)(uiov + i * sizeof(struct iovec)))) {
       count(FS_CNT_COPY_FAILED);
       break;
     }
@@ -444,9 +446,9 @@ __noinline int copy_iov(struct event_buf *e, __u64 uiov, __u32 iovcnt, __u32 wan
 }
 
 // Common header of a data record for `sk`.
-static __always_inline void fill_data_header(struct fs_sock_event *h, __u64 pid_tgid,
-                                             struct sock *sk, __s32 fd, __u16 proto,
-                                             __u8 func, const struct sock_info *si) {
+static __always_inline void fill_data_header(struct fs_sock_event* h, __u64 pid_tgid,
+                                             struct sock* sk, __s32 fd, __u16 proto, __u8 func,
+                                             const struct sock_info* si) {
   h->kind = FS_EV_DATA;
   h->func = func;
   h->direction = is_egress(func) ? FS_DIR_EGRESS : FS_DIR_INGRESS;
@@ -470,7 +472,7 @@ static __always_inline __u64 record_size(__u64 cap) {
   return sizeof(struct fs_sock_event) + cap;
 }
 
-static __always_inline void submit(struct event_buf *e) {
+static __always_inline void submit(struct event_buf* e) {
   if (bpf_ringbuf_output(&events, e, record_size(e->hdr.cap_len), wakeup_flags())) {
     count(FS_CNT_RING_FULL);
     return;
@@ -480,9 +482,9 @@ static __always_inline void submit(struct event_buf *e) {
 
 // If the thread is inside an SSL call, ties the call (and its SSL object) to this socket and
 // marks the socket as carrying TLS. Returns 1 when inside an SSL call.
-static __always_inline int note_ssl_socket(__u64 pid_tgid, struct sys_args *a,
-                                           struct sock_info *si) {
-  struct ssl_call *c = bpf_map_lookup_elem(&ssl_calls, &pid_tgid);
+static __always_inline int note_ssl_socket(__u64 pid_tgid, struct sys_args* a,
+                                           struct sock_info* si) {
+  struct ssl_call* c = bpf_map_lookup_elem(&ssl_calls, &pid_tgid);
   if (!c) return 0;
   c->sk = a->sk;
   c->file = a->file;
@@ -495,26 +497,26 @@ static __always_inline int note_ssl_socket(__u64 pid_tgid, struct sys_args *a,
 }
 
 // mmsghdr-array calls: one record per message (at most FS_MMSG_MAX).
-static __always_inline void emit_mmsg(struct sys_args *a, long ret, __u64 pid_tgid,
-                                      struct sock_info *si, int in_ssl, __u64 now) {
+static __always_inline void emit_mmsg(struct sys_args* a, long ret, __u64 pid_tgid,
+                                      struct sock_info* si, int in_ssl, __u64 now) {
   __u32 zero = 0;
   int egress = is_egress(a->func);
   if (ret > FS_MMSG_MAX) {
     __u32 idx = FS_CNT_MMSG_TRUNCATED;
-    __u64 *v = bpf_map_lookup_elem(&counters, &idx);
+    __u64* v = bpf_map_lookup_elem(&counters, &idx);
     if (v) *v += ret - FS_MMSG_MAX;
   }
   for (int i = 0; i < FS_MMSG_MAX; i++) {
     if (i >= ret) break;
     struct mmsghdr m = {};
-    if (bpf_probe_read_user(&m, sizeof(m), (void *)(a->buf + i * sizeof(struct mmsghdr)))) {
+    if (bpf_probe_read_user(&m, sizeof(m), (void*)(a->buf + i * sizeof(struct mmsghdr)))) {
       count(FS_CNT_COPY_FAILED);
       break;
     }
-    struct event_buf *e = bpf_map_lookup_elem(&scratch, &zero);
+    struct event_buf* e = bpf_map_lookup_elem(&scratch, &zero);
     if (!e) return;
-    struct fs_sock_event *h = &e->hdr;
-    fill_data_header(h, pid_tgid, (struct sock *)a->sk, a->fd, IPPROTO_UDP, a->func, si);
+    struct fs_sock_event* h = &e->hdr;
+    fill_data_header(h, pid_tgid, (struct sock*)a->sk, a->fd, IPPROTO_UDP, a->func, si);
     if (in_ssl) h->flags |= FS_F_TLS_CIPHER;
     h->ts_ns = egress ? a->enter_ts : now;
     h->msg_len = m.msg_len;
@@ -529,20 +531,19 @@ static __always_inline void emit_mmsg(struct sys_args *a, long ret, __u64 pid_tg
 
 // Single-buffer calls through a directly reserved ring record (reserve_records=1): the
 // alternative to assembling in `scratch` and copying with bpf_ringbuf_output.
-static __always_inline int emit_reserved(struct sys_args *a, long ret, __u64 pid_tgid,
-                                         struct sock_info *si, int in_ssl, __u64 now,
-                                         __u16 proto) {
+static __always_inline int emit_reserved(struct sys_args* a, long ret, __u64 pid_tgid,
+                                         struct sock_info* si, int in_ssl, __u64 now, __u16 proto) {
   // capture_bytes is rodata, hence a constant to the verifier, as reserve requires.
-  struct event_buf *e =
+  struct event_buf* e =
       bpf_ringbuf_reserve(&events, sizeof(struct fs_sock_event) + capture_bytes, 0);
   if (!e) {
     count(FS_CNT_RING_FULL);
     return 0;
   }
   int egress = is_egress(a->func);
-  struct fs_sock_event *h = &e->hdr;
+  struct fs_sock_event* h = &e->hdr;
   h->pad0 = 0;
-  fill_data_header(h, pid_tgid, (struct sock *)a->sk, a->fd, proto, a->func, si);
+  fill_data_header(h, pid_tgid, (struct sock*)a->sk, a->fd, proto, a->func, si);
   if (in_ssl) h->flags |= FS_F_TLS_CIPHER;
   h->ts_ns = egress ? a->enter_ts : now;
   h->msg_len = (__u32)ret;
@@ -555,8 +556,10 @@ static __always_inline int emit_reserved(struct sys_args *a, long ret, __u64 pid
   barrier_var(n);
   if (n > capture_bytes) n = capture_bytes;
   h->cap_len = 0;
-  if (n && bpf_probe_read_user(e->data, n, (void *)a->buf) == 0) h->cap_len = (__u32)n;
-  else if (n) count(FS_CNT_COPY_FAILED);
+  if (n && bpf_probe_read_user(e->data, n, (void*)a->buf) == 0)
+    h->cap_len = (__u32)n;
+  else if (n)
+    count(FS_CNT_COPY_FAILED);
   bpf_ringbuf_submit(e, wakeup_flags());
   count(FS_CNT_DATA_EVENTS);
   return 1;
@@ -568,16 +571,16 @@ enum io_shape { SHAPE_BUF, SHAPE_IOV, SHAPE_MSG, SHAPE_MMSG };
 
 static __always_inline int exit_io(long ret, const enum io_shape shape) {
   __u64 pid_tgid = bpf_get_current_pid_tgid();
-  struct sys_args *p = bpf_map_lookup_elem(&args_map, &pid_tgid);
+  struct sys_args* p = bpf_map_lookup_elem(&args_map, &pid_tgid);
   if (!p) return 0;
   struct sys_args a = *p;
   bpf_map_delete_elem(&args_map, &pid_tgid);
   if (ret <= 0 || a.func == FS_FN_CONNECT) return 0;
   __u64 now = bpf_ktime_get_ns();
   int egress = is_egress(a.func);
-  struct sock *sk = (struct sock *)a.sk;
+  struct sock* sk = (struct sock*)a.sk;
   __u16 proto = BPF_CORE_READ(sk, sk_protocol);
-  struct sock_info *si = socket_info(sk, a.file, a.fd, proto, egress, a.func);
+  struct sock_info* si = socket_info(sk, a.file, a.fd, proto, egress, a.func);
   int in_ssl = note_ssl_socket(pid_tgid, &a, si);
 
   if (shape == SHAPE_MMSG) {
@@ -591,7 +594,7 @@ static __always_inline int exit_io(long ret, const enum io_shape shape) {
     iovcnt = a.vlen;
   } else if (shape == SHAPE_MSG) {
     struct user_msghdr m = {};
-    if (bpf_probe_read_user(&m, sizeof(m), (void *)a.buf)) {
+    if (bpf_probe_read_user(&m, sizeof(m), (void*)a.buf)) {
       count(FS_CNT_COPY_FAILED);
     } else {
       iov = (__u64)m.msg_iov;
@@ -603,9 +606,9 @@ static __always_inline int exit_io(long ret, const enum io_shape shape) {
   }
 
   __u32 zero = 0;
-  struct event_buf *e = bpf_map_lookup_elem(&scratch, &zero);
+  struct event_buf* e = bpf_map_lookup_elem(&scratch, &zero);
   if (!e) return 0;
-  struct fs_sock_event *h = &e->hdr;
+  struct fs_sock_event* h = &e->hdr;
   fill_data_header(h, pid_tgid, sk, a.fd, proto, a.func, si);
   if (in_ssl) h->flags |= FS_F_TLS_CIPHER;
   h->ts_ns = egress ? a.enter_ts : now;
@@ -648,84 +651,68 @@ static __always_inline int enter_io(__s32 fd, __u64 buf, __u32 vlen, __u64 addr,
 #define ARG(i) (ctx->args[i])
 
 SEC("tracepoint/syscalls/sys_enter_read")
-int sys_enter_read(struct trace_event_raw_sys_enter *ctx) {
+int sys_enter_read(struct trace_event_raw_sys_enter* ctx) {
   return enter_io((__s32)ARG(0), ARG(1), 0, 0, FS_FN_READ);
 }
 SEC("tracepoint/syscalls/sys_enter_write")
-int sys_enter_write(struct trace_event_raw_sys_enter *ctx) {
+int sys_enter_write(struct trace_event_raw_sys_enter* ctx) {
   return enter_io((__s32)ARG(0), ARG(1), 0, 0, FS_FN_WRITE);
 }
 SEC("tracepoint/syscalls/sys_enter_readv")
-int sys_enter_readv(struct trace_event_raw_sys_enter *ctx) {
+int sys_enter_readv(struct trace_event_raw_sys_enter* ctx) {
   return enter_io((__s32)ARG(0), ARG(1), (__u32)ARG(2), 0, FS_FN_READV);
 }
 SEC("tracepoint/syscalls/sys_enter_writev")
-int sys_enter_writev(struct trace_event_raw_sys_enter *ctx) {
+int sys_enter_writev(struct trace_event_raw_sys_enter* ctx) {
   return enter_io((__s32)ARG(0), ARG(1), (__u32)ARG(2), 0, FS_FN_WRITEV);
 }
 SEC("tracepoint/syscalls/sys_enter_sendto")
-int sys_enter_sendto(struct trace_event_raw_sys_enter *ctx) {
+int sys_enter_sendto(struct trace_event_raw_sys_enter* ctx) {
   return enter_io((__s32)ARG(0), ARG(1), 0, ARG(4), FS_FN_SENDTO);
 }
 SEC("tracepoint/syscalls/sys_enter_recvfrom")
-int sys_enter_recvfrom(struct trace_event_raw_sys_enter *ctx) {
+int sys_enter_recvfrom(struct trace_event_raw_sys_enter* ctx) {
   return enter_io((__s32)ARG(0), ARG(1), 0, ARG(4), FS_FN_RECVFROM);
 }
 SEC("tracepoint/syscalls/sys_enter_sendmsg")
-int sys_enter_sendmsg(struct trace_event_raw_sys_enter *ctx) {
+int sys_enter_sendmsg(struct trace_event_raw_sys_enter* ctx) {
   return enter_io((__s32)ARG(0), ARG(1), 0, 0, FS_FN_SENDMSG);
 }
 SEC("tracepoint/syscalls/sys_enter_recvmsg")
-int sys_enter_recvmsg(struct trace_event_raw_sys_enter *ctx) {
+int sys_enter_recvmsg(struct trace_event_raw_sys_enter* ctx) {
   return enter_io((__s32)ARG(0), ARG(1), 0, 0, FS_FN_RECVMSG);
 }
 SEC("tracepoint/syscalls/sys_enter_sendmmsg")
-int sys_enter_sendmmsg(struct trace_event_raw_sys_enter *ctx) {
+int sys_enter_sendmmsg(struct trace_event_raw_sys_enter* ctx) {
   return enter_io((__s32)ARG(0), ARG(1), (__u32)ARG(2), 0, FS_FN_SENDMMSG);
 }
 SEC("tracepoint/syscalls/sys_enter_recvmmsg")
-int sys_enter_recvmmsg(struct trace_event_raw_sys_enter *ctx) {
+int sys_enter_recvmmsg(struct trace_event_raw_sys_enter* ctx) {
   return enter_io((__s32)ARG(0), ARG(1), (__u32)ARG(2), 0, FS_FN_RECVMMSG);
 }
 
 SEC("tracepoint/syscalls/sys_exit_read")
-int sys_exit_read(struct trace_event_raw_sys_exit *ctx) {
-  return exit_io(ctx->ret, SHAPE_BUF);
-}
+int sys_exit_read(struct trace_event_raw_sys_exit* ctx) { return exit_io(ctx->ret, SHAPE_BUF); }
 SEC("tracepoint/syscalls/sys_exit_write")
-int sys_exit_write(struct trace_event_raw_sys_exit *ctx) {
-  return exit_io(ctx->ret, SHAPE_BUF);
-}
+int sys_exit_write(struct trace_event_raw_sys_exit* ctx) { return exit_io(ctx->ret, SHAPE_BUF); }
 SEC("tracepoint/syscalls/sys_exit_readv")
-int sys_exit_readv(struct trace_event_raw_sys_exit *ctx) {
-  return exit_io(ctx->ret, SHAPE_IOV);
-}
+int sys_exit_readv(struct trace_event_raw_sys_exit* ctx) { return exit_io(ctx->ret, SHAPE_IOV); }
 SEC("tracepoint/syscalls/sys_exit_writev")
-int sys_exit_writev(struct trace_event_raw_sys_exit *ctx) {
-  return exit_io(ctx->ret, SHAPE_IOV);
-}
+int sys_exit_writev(struct trace_event_raw_sys_exit* ctx) { return exit_io(ctx->ret, SHAPE_IOV); }
 SEC("tracepoint/syscalls/sys_exit_sendto")
-int sys_exit_sendto(struct trace_event_raw_sys_exit *ctx) {
-  return exit_io(ctx->ret, SHAPE_BUF);
-}
+int sys_exit_sendto(struct trace_event_raw_sys_exit* ctx) { return exit_io(ctx->ret, SHAPE_BUF); }
 SEC("tracepoint/syscalls/sys_exit_recvfrom")
-int sys_exit_recvfrom(struct trace_event_raw_sys_exit *ctx) {
-  return exit_io(ctx->ret, SHAPE_BUF);
-}
+int sys_exit_recvfrom(struct trace_event_raw_sys_exit* ctx) { return exit_io(ctx->ret, SHAPE_BUF); }
 SEC("tracepoint/syscalls/sys_exit_sendmsg")
-int sys_exit_sendmsg(struct trace_event_raw_sys_exit *ctx) {
-  return exit_io(ctx->ret, SHAPE_MSG);
-}
+int sys_exit_sendmsg(struct trace_event_raw_sys_exit* ctx) { return exit_io(ctx->ret, SHAPE_MSG); }
 SEC("tracepoint/syscalls/sys_exit_recvmsg")
-int sys_exit_recvmsg(struct trace_event_raw_sys_exit *ctx) {
-  return exit_io(ctx->ret, SHAPE_MSG);
-}
+int sys_exit_recvmsg(struct trace_event_raw_sys_exit* ctx) { return exit_io(ctx->ret, SHAPE_MSG); }
 SEC("tracepoint/syscalls/sys_exit_sendmmsg")
-int sys_exit_sendmmsg(struct trace_event_raw_sys_exit *ctx) {
+int sys_exit_sendmmsg(struct trace_event_raw_sys_exit* ctx) {
   return exit_io(ctx->ret, SHAPE_MMSG);
 }
 SEC("tracepoint/syscalls/sys_exit_recvmmsg")
-int sys_exit_recvmmsg(struct trace_event_raw_sys_exit *ctx) {
+int sys_exit_recvmmsg(struct trace_event_raw_sys_exit* ctx) {
   return exit_io(ctx->ret, SHAPE_MMSG);
 }
 
@@ -733,19 +720,19 @@ int sys_exit_recvmmsg(struct trace_event_raw_sys_exit *ctx) {
 // EINPROGRESS (non-blocking) makes the socket a client socket with a fresh id... unless it is a
 // UDP socket already known (re-connect), which keeps its id.
 SEC("tracepoint/syscalls/sys_enter_connect")
-int sys_enter_connect(struct trace_event_raw_sys_enter *ctx) {
+int sys_enter_connect(struct trace_event_raw_sys_enter* ctx) {
   return enter_io((__s32)ARG(0), 0, 0, 0, FS_FN_CONNECT);
 }
 SEC("tracepoint/syscalls/sys_exit_connect")
-int sys_exit_connect(struct trace_event_raw_sys_exit *ctx) {
+int sys_exit_connect(struct trace_event_raw_sys_exit* ctx) {
   __u64 pid_tgid = bpf_get_current_pid_tgid();
-  struct sys_args *p = bpf_map_lookup_elem(&args_map, &pid_tgid);
+  struct sys_args* p = bpf_map_lookup_elem(&args_map, &pid_tgid);
   if (!p) return 0;
   struct sys_args a = *p;
   bpf_map_delete_elem(&args_map, &pid_tgid);
   if (a.func != FS_FN_CONNECT || (ctx->ret != 0 && ctx->ret != -EINPROGRESS)) return 0;
-  struct sock_ref ref = {.sk = (struct sock *)a.sk, .file = (struct file *)a.file};
-  struct sock *sk = ref.sk;  // CO-RE reads take a plain pointer, not a member of a local
+  struct sock_ref ref = {.sk = (struct sock*)a.sk, .file = (struct file*)a.file};
+  struct sock* sk = ref.sk;  // CO-RE reads take a plain pointer, not a member of a local
   ref.proto = BPF_CORE_READ(sk, sk_protocol);
   register_socket(&ref, a.fd, FS_ROLE_CLIENT, FS_FN_CONNECT, ref.proto == IPPROTO_TCP);
   return 0;
@@ -761,28 +748,28 @@ static __always_inline int exit_accept(long ret) {
   return 0;
 }
 SEC("tracepoint/syscalls/sys_exit_accept")
-int sys_exit_accept(struct trace_event_raw_sys_exit *ctx) { return exit_accept(ctx->ret); }
+int sys_exit_accept(struct trace_event_raw_sys_exit* ctx) { return exit_accept(ctx->ret); }
 SEC("tracepoint/syscalls/sys_exit_accept4")
-int sys_exit_accept4(struct trace_event_raw_sys_exit *ctx) { return exit_accept(ctx->ret); }
+int sys_exit_accept4(struct trace_event_raw_sys_exit* ctx) { return exit_accept(ctx->ret); }
 
 // close: when this is the socket's last file reference (not a dup()ed or inherited copy), the
 // socket ends: close record, id forgotten.
 SEC("tracepoint/syscalls/sys_enter_close")
-int sys_enter_close(struct trace_event_raw_sys_enter *ctx) {
+int sys_enter_close(struct trace_event_raw_sys_enter* ctx) {
   __u64 pid_tgid = bpf_get_current_pid_tgid();
   if (!traced(pid_tgid >> 32)) return 0;
   __s32 fd = (__s32)ARG(0);
   struct sock_ref ref = {};
   if (!fd_to_sock(fd, &ref)) return 0;
   __u64 key = (__u64)ref.sk;
-  struct sock_info *si = bpf_map_lookup_elem(&socks, &key);
+  struct sock_info* si = bpf_map_lookup_elem(&socks, &key);
   if (!si || si->file != (__u64)ref.file) return 0;
   long refs;
-  struct file *file = ref.file;
+  struct file* file = ref.file;
   if (bpf_core_field_exists(file->f_ref)) {
     refs = BPF_CORE_READ(file, f_ref.refcnt.counter) + 1;  // file_ref_t stores count - 1
   } else {
-    struct file___pre613 *old = (void *)file;
+    struct file___pre613* old = (void*)file;
     refs = BPF_CORE_READ(old, f_count.counter);
   }
   if (refs > 1) return 0;
@@ -794,10 +781,10 @@ int sys_enter_close(struct trace_event_raw_sys_enter *ctx) {
 
 // New programs: the loader looks for TLS libraries they map.
 SEC("tracepoint/sched/sched_process_exec")
-int sched_process_exec(struct trace_event_raw_sched_process_exec *ctx) {
+int sched_process_exec(struct trace_event_raw_sched_process_exec* ctx) {
   __u64 pid_tgid = bpf_get_current_pid_tgid();
   if (!traced(pid_tgid >> 32)) return 0;
-  struct fs_exec_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+  struct fs_exec_event* e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
   if (!e) {
     count(FS_CNT_RING_FULL);
     return 0;
@@ -818,7 +805,7 @@ int sched_process_exec(struct trace_event_raw_sched_process_exec *ctx) {
 // int SSL_read_ex(SSL *s, void *buf, size_t num, size_t *readbytes);
 // The buffer is saved at entry and read at return, when it holds the plaintext.
 
-static __always_inline int ssl_enter(void *ssl, const void *buf, void *len_ptr, __u8 func) {
+static __always_inline int ssl_enter(void* ssl, const void* buf, void* len_ptr, __u8 func) {
   __u64 pid_tgid = bpf_get_current_pid_tgid();
   if (!traced(pid_tgid >> 32)) return 0;
   struct ssl_call c = {};
@@ -833,19 +820,19 @@ static __always_inline int ssl_enter(void *ssl, const void *buf, void *len_ptr, 
 }
 
 SEC("uprobe")
-int BPF_KPROBE(ssl_write_enter, void *ssl, const void *buf, int num) {
+int BPF_KPROBE(ssl_write_enter, void* ssl, const void* buf, int num) {
   return ssl_enter(ssl, buf, NULL, FS_FN_SSL_WRITE);
 }
 SEC("uprobe")
-int BPF_KPROBE(ssl_read_enter, void *ssl, void *buf, int num) {
+int BPF_KPROBE(ssl_read_enter, void* ssl, void* buf, int num) {
   return ssl_enter(ssl, buf, NULL, FS_FN_SSL_READ);
 }
 SEC("uprobe")
-int BPF_KPROBE(ssl_write_ex_enter, void *ssl, const void *buf, __u64 num, __u64 *written) {
+int BPF_KPROBE(ssl_write_ex_enter, void* ssl, const void* buf, __u64 num, __u64* written) {
   return ssl_enter(ssl, buf, written, FS_FN_SSL_WRITE_EX);
 }
 SEC("uprobe")
-int BPF_KPROBE(ssl_read_ex_enter, void *ssl, void *buf, __u64 num, __u64 *readbytes) {
+int BPF_KPROBE(ssl_read_ex_enter, void* ssl, void* buf, __u64 num, __u64* readbytes) {
   return ssl_enter(ssl, buf, readbytes, FS_FN_SSL_READ_EX);
 }
 
@@ -853,13 +840,13 @@ int BPF_KPROBE(ssl_read_ex_enter, void *ssl, void *buf, __u64 num, __u64 *readby
 SEC("uretprobe")
 int BPF_KRETPROBE(ssl_exit, int ret) {
   __u64 pid_tgid = bpf_get_current_pid_tgid();
-  struct ssl_call *p = bpf_map_lookup_elem(&ssl_calls, &pid_tgid);
+  struct ssl_call* p = bpf_map_lookup_elem(&ssl_calls, &pid_tgid);
   if (!p) return 0;
   struct ssl_call c = *p;
   bpf_map_delete_elem(&ssl_calls, &pid_tgid);
   __u64 len = 0;
   if (c.len_ptr) {
-    if (ret != 1 || bpf_probe_read_user(&len, sizeof(len), (void *)c.len_ptr)) return 0;
+    if (ret != 1 || bpf_probe_read_user(&len, sizeof(len), (void*)c.len_ptr)) return 0;
   } else {
     if (ret <= 0) return 0;
     len = (__u64)ret;
@@ -868,7 +855,7 @@ int BPF_KRETPROBE(ssl_exit, int ret) {
   __u64 now = bpf_ktime_get_ns();
   if (!c.sk) {
     struct ssl_key k = {.ssl = c.ssl, .tgid = pid_tgid >> 32};
-    struct ssl_sock *s = bpf_map_lookup_elem(&ssl_socks, &k);
+    struct ssl_sock* s = bpf_map_lookup_elem(&ssl_socks, &k);
     if (s) {
       c.sk = s->sk;
       c.file = s->file;
@@ -876,21 +863,21 @@ int BPF_KRETPROBE(ssl_exit, int ret) {
     }
   }
   int egress = is_egress(c.func);
-  struct sock_info *si = NULL;
+  struct sock_info* si = NULL;
   __u16 proto = 0;
   if (c.sk) {
-    struct sock *sk = (struct sock *)c.sk;
+    struct sock* sk = (struct sock*)c.sk;
     proto = BPF_CORE_READ(sk, sk_protocol);
-    si = socket_info((struct sock *)c.sk, c.file, c.fd, proto, egress, c.func);
+    si = socket_info((struct sock*)c.sk, c.file, c.fd, proto, egress, c.func);
     if (si) si->flags |= SI_TLS;
   }
   // After socket_info: its open record also assembles in `scratch`.
   __u32 zero = 0;
-  struct event_buf *e = bpf_map_lookup_elem(&scratch, &zero);
+  struct event_buf* e = bpf_map_lookup_elem(&scratch, &zero);
   if (!e) return 0;
-  struct fs_sock_event *h = &e->hdr;
+  struct fs_sock_event* h = &e->hdr;
   if (c.sk) {
-    struct sock *sk = (struct sock *)c.sk;
+    struct sock* sk = (struct sock*)c.sk;
     fill_data_header(h, pid_tgid, sk, c.fd, proto, c.func, si);
     h->flags &= ~FS_F_TLS_CIPHER;
   } else {
