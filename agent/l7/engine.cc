@@ -1,7 +1,7 @@
 #include "agent/l7/engine.h"
 
 #include <algorithm>
-#include <deque>
+#include <vector>
 
 #include "absl/container/flat_hash_map.h"
 #include "agent/l7/registry.h"
@@ -25,6 +25,45 @@ struct DirStream {
   uint32_t next_seq = 0;
 };
 
+// Requests awaiting their response, oldest first: a ring over a vector that keeps its capacity
+// (usually one slot), so a request costs no allocation once the flow has seen its first one.
+// (std::deque allocates a whole node per 496-byte message and ~0.6 KB when constructed.)
+class PendingQueue {
+ public:
+  bool empty() const { return size_ == 0; }
+  size_t size() const { return size_; }
+  L7Message& front() { return slots_[head_]; }
+  void push_back(L7Message&& m) {
+    if (size_ == slots_.size()) Grow();
+    slots_[(head_ + size_) % slots_.size()] = std::move(m);
+    ++size_;
+  }
+  // The slot is left as it is: Emit moved its strings out, and the next push overwrites it.
+  void pop_front() {
+    head_ = (head_ + 1) % slots_.size();
+    --size_;
+  }
+  template <typename Fn>
+  void ForEach(Fn&& fn) {
+    for (size_t i = 0; i < size_; ++i) fn(slots_[(head_ + i) % slots_.size()]);
+  }
+  void clear() {
+    slots_.clear();
+    head_ = size_ = 0;
+  }
+
+ private:
+  void Grow() {
+    std::vector<L7Message> bigger(std::max<size_t>(1, slots_.size() * 2));
+    for (size_t i = 0; i < size_; ++i) bigger[i] = std::move(slots_[(head_ + i) % slots_.size()]);
+    slots_ = std::move(bigger);
+    head_ = 0;
+  }
+  std::vector<L7Message> slots_;
+  size_t head_ = 0;
+  size_t size_ = 0;
+};
+
 }  // namespace
 
 class FlowL7State {
@@ -34,7 +73,7 @@ class FlowL7State {
   bool given_up = false;
   uint32_t attempts = 0;
   DirStream dir[2];
-  std::deque<L7Message> pending;                         // in order (no pair id)
+  PendingQueue pending;                                  // in order (no pair id)
   absl::flat_hash_map<uint64_t, L7Message> pending_by_id;  // by pair id
   uint64_t oldest_by_id_ns = UINT64_MAX;                 // lower bound of pending_by_id times
   L7FlowCounters counters;
@@ -339,10 +378,10 @@ void L7Engine::OnFlowEnd(FlowL7StatePtr* state, const FlowInfo& flow,
                          uint64_t now) {
   FlowL7State* st = state->get();
   if (st == nullptr) return;
-  for (auto& req : st->pending) {
+  st->pending.ForEach([&](L7Message& req) {
     ++stats_.timeouts;
     Emit(st, flow, &req, nullptr, L7LogType::kRequest, L7ResponseStatus::kTimeout, now);
-  }
+  });
   for (auto& [id, req] : st->pending_by_id) {
     ++stats_.timeouts;
     Emit(st, flow, &req, nullptr, L7LogType::kRequest, L7ResponseStatus::kTimeout, now);
@@ -359,9 +398,9 @@ L7FlowCounters L7Engine::TakeCounters(FlowL7State* st) {
   return c;
 }
 
-void L7Engine::Emit(FlowL7State* st, const FlowInfo& flow, const L7Message* req,
-                    const L7Message* resp, L7LogType type, L7ResponseStatus status,
-                    uint64_t now) {
+// The messages are spent: their strings move into the row.
+void L7Engine::Emit(FlowL7State* st, const FlowInfo& flow, L7Message* req, L7Message* resp,
+                    L7LogType type, L7ResponseStatus status, uint64_t now) {
   L7FlowLog r;
   r.flow_id = flow.flow_id;
   r.ip_0 = flow.ip_0;
@@ -386,28 +425,28 @@ void L7Engine::Emit(FlowL7State* st, const FlowInfo& flow, const L7Message* req,
     r.response_duration = (resp->timestamp_ns - req->timestamp_ns) / kNsPerUs;
   }
   if (req) {
-    r.version = req->version;
-    r.request_type = req->request_type;
-    r.request_domain = req->request_domain;
-    r.request_resource = req->request_resource;
-    r.endpoint = req->endpoint;
+    r.version = std::move(req->version);
+    r.request_type = std::move(req->request_type);
+    r.request_domain = std::move(req->request_domain);
+    r.request_resource = std::move(req->request_resource);
+    r.endpoint = std::move(req->endpoint);
     r.has_request_id = req->has_request_id;
     r.request_id = req->request_id;
     r.request_length = req->length;
     r.req_tcp_seq = req->tcp_seq;
-    r.trace_id = req->trace.trace_id;
-    r.span_id = req->trace.span_id;
-    r.parent_span_id = req->trace.parent_span_id;
-    r.x_request_id_0 = req->trace.x_request_id;
-    r.http_proxy_client = req->trace.http_proxy_client;
-    r.attributes = req->attributes;
+    r.trace_id = std::move(req->trace.trace_id);
+    r.span_id = std::move(req->trace.span_id);
+    r.parent_span_id = std::move(req->trace.parent_span_id);
+    r.x_request_id_0 = std::move(req->trace.x_request_id);
+    r.http_proxy_client = std::move(req->trace.http_proxy_client);
+    r.attributes = std::move(req->attributes);
   }
   if (resp) {
-    if (r.version.empty()) r.version = resp->version;
+    if (r.version.empty()) r.version = std::move(resp->version);
     if (!req) {
-      r.request_type = resp->request_type;
-      r.request_resource = resp->request_resource;
-      r.endpoint = resp->endpoint;
+      r.request_type = std::move(resp->request_type);
+      r.request_resource = std::move(resp->request_resource);
+      r.endpoint = std::move(resp->endpoint);
     }
     if (!r.has_request_id && resp->has_request_id) {
       r.has_request_id = true;
@@ -415,16 +454,21 @@ void L7Engine::Emit(FlowL7State* st, const FlowInfo& flow, const L7Message* req,
     }
     r.has_response_code = resp->has_code;
     r.response_code = resp->code;
-    r.response_exception = resp->exception;
-    r.response_result = resp->result;
+    r.response_exception = std::move(resp->exception);
+    r.response_result = std::move(resp->result);
     r.response_length = resp->length;
     r.has_sql_affected_rows = resp->has_affected_rows;
     r.sql_affected_rows = resp->affected_rows;
     r.resp_tcp_seq = resp->tcp_seq;
-    r.x_request_id_1 = resp->trace.x_request_id;
-    if (r.trace_id.empty()) r.trace_id = resp->trace.trace_id;
-    if (r.span_id.empty()) r.span_id = resp->trace.span_id;
-    r.attributes.insert(r.attributes.end(), resp->attributes.begin(), resp->attributes.end());
+    r.x_request_id_1 = std::move(resp->trace.x_request_id);
+    if (r.trace_id.empty()) r.trace_id = std::move(resp->trace.trace_id);
+    if (r.span_id.empty()) r.span_id = std::move(resp->trace.span_id);
+    if (r.attributes.empty()) {
+      r.attributes = std::move(resp->attributes);
+    } else {
+      r.attributes.insert(r.attributes.end(), std::make_move_iterator(resp->attributes.begin()),
+                          std::make_move_iterator(resp->attributes.end()));
+    }
   }
   L7FlowCounters& c = st->counters;
   if (req) ++c.request;

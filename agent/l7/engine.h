@@ -111,7 +111,7 @@ class L7Engine {
   void Feed(FlowL7State* st, const FlowInfo& flow, Direction dir, uint64_t ts, uint32_t seq,
             std::string_view data);
   void Deliver(FlowL7State* st, const FlowInfo& flow, L7Message&& msg);
-  void Emit(FlowL7State* st, const FlowInfo& flow, const L7Message* req, const L7Message* resp,
+  void Emit(FlowL7State* st, const FlowInfo& flow, L7Message* req, L7Message* resp,
             L7LogType type, L7ResponseStatus forced_status, uint64_t now_ns);
 
   L7Config config_;

@@ -98,19 +98,33 @@ void TraceHeaderCollector::Consider(Slot* slot, const std::vector<std::string>& 
   for (size_t i = 0; i < names.size() && i < slot->priority; ++i) {
     if (EqualsIgnoreCase(names[i], name)) {
       slot->priority = i;
-      slot->value = std::string(value);
-      slot->header = ToLower(name);
+      slot->value.assign(value.data(), value.size());
+      slot->header.assign(name.data(), name.size());
+      for (char& c : slot->header) c = ToLowerAscii(c);
       return;
     }
   }
 }
 
+namespace {
+constexpr std::string_view kB3ParentSpanId = "x-b3-parentspanid";
+}  // namespace
+
+TraceHeaderCollector::TraceHeaderCollector(const L7Config& config) : config_(config) {
+  for (const auto* names : {&config.trace_id_headers, &config.span_id_headers,
+                            &config.x_request_id_headers, &config.proxy_client_headers}) {
+    for (const std::string& n : *names) lengths_ |= LengthBit(n.size());
+  }
+  lengths_ |= LengthBit(kB3ParentSpanId.size());
+}
+
 void TraceHeaderCollector::Offer(std::string_view name, std::string_view value) {
+  if ((lengths_ & LengthBit(name.size())) == 0) return;
   Consider(&trace_, config_.trace_id_headers, name, value);
   Consider(&span_, config_.span_id_headers, name, value);
   Consider(&x_request_id_, config_.x_request_id_headers, name, value);
   Consider(&proxy_client_, config_.proxy_client_headers, name, value);
-  if (EqualsIgnoreCase(name, "x-b3-parentspanid") && IsHex(value)) {
+  if (EqualsIgnoreCase(name, kB3ParentSpanId) && IsHex(value)) {
     parent_span_ = ToLower(value);
   }
 }

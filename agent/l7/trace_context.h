@@ -13,7 +13,7 @@ namespace flowscope::agent::l7 {
 
 class TraceHeaderCollector {
  public:
-  explicit TraceHeaderCollector(const L7Config& config) : config_(config) {}
+  explicit TraceHeaderCollector(const L7Config& config);
   // Offer every header of one message (any case); values are copied only when they win.
   void Offer(std::string_view name, std::string_view value);
   // Writes the winners into `ctx`.
@@ -27,7 +27,11 @@ class TraceHeaderCollector {
   };
   void Consider(Slot* slot, const std::vector<std::string>& names, std::string_view name,
                 std::string_view value);
+  // Bit n set: some configured name is n bytes long (bit 63: 63 or more). Most headers are
+  // rejected by their length alone.
+  static uint64_t LengthBit(size_t n) { return uint64_t{1} << (n < 63 ? n : 63); }
   const L7Config& config_;
+  uint64_t lengths_ = 0;
   Slot trace_, span_, x_request_id_, proxy_client_;
   std::string parent_span_;  // from b3 / x-b3-parentspanid / uber-trace-id
 };

@@ -1,6 +1,8 @@
 #include "agent/metrics/application_aggregator.h"
 
 #include <string>
+#include <string_view>
+#include <tuple>
 #include <utility>
 
 #include "agent/metrics/time_series.h"
@@ -8,36 +10,71 @@
 namespace flowscope::agent {
 namespace {
 
+// The tags of a row, as stored (keys) and as looked up from a request log without copying its
+// endpoint (views). Hash and Eq accept both, so a lookup allocates nothing.
 struct AppKey {
   IpAddr ip;
   uint16_t server_port;
   uint8_t protocol;
   L7Protocol l7_protocol;
   std::string endpoint;
-  friend bool operator==(const AppKey& a, const AppKey& b) {
-    return a.ip == b.ip && a.server_port == b.server_port && a.protocol == b.protocol &&
-           a.l7_protocol == b.l7_protocol && a.endpoint == b.endpoint;
-  }
-  template <typename H>
-  friend H AbslHashValue(H h, const AppKey& k) {
-    return H::combine(std::move(h), k.ip, k.server_port, k.protocol, k.l7_protocol, k.endpoint);
-  }
 };
-
+struct AppKeyView {
+  IpAddr ip;
+  uint16_t server_port;
+  uint8_t protocol;
+  L7Protocol l7_protocol;
+  std::string_view endpoint;
+};
 struct AppMapKey {
   IpAddr ip_0, ip_1;
   uint16_t server_port;
   uint8_t protocol;
   L7Protocol l7_protocol;
   std::string endpoint;
-  friend bool operator==(const AppMapKey& a, const AppMapKey& b) {
-    return a.ip_0 == b.ip_0 && a.ip_1 == b.ip_1 && a.server_port == b.server_port &&
-           a.protocol == b.protocol && a.l7_protocol == b.l7_protocol && a.endpoint == b.endpoint;
+};
+struct AppMapKeyView {
+  IpAddr ip_0, ip_1;
+  uint16_t server_port;
+  uint8_t protocol;
+  L7Protocol l7_protocol;
+  std::string_view endpoint;
+};
+
+inline absl::string_view AbslView(std::string_view s) { return {s.data(), s.size()}; }
+
+struct AppKeyHash {
+  using is_transparent = void;
+  template <typename K>
+  size_t operator()(const K& k) const {
+    return absl::Hash<std::tuple<IpAddr, uint16_t, uint8_t, L7Protocol, absl::string_view>>{}(
+        {k.ip, k.server_port, k.protocol, k.l7_protocol, AbslView(k.endpoint)});
   }
-  template <typename H>
-  friend H AbslHashValue(H h, const AppMapKey& k) {
-    return H::combine(std::move(h), k.ip_0, k.ip_1, k.server_port, k.protocol, k.l7_protocol,
-                      k.endpoint);
+};
+struct AppKeyEq {
+  using is_transparent = void;
+  template <typename A, typename B>
+  bool operator()(const A& a, const B& b) const {
+    return a.ip == b.ip && a.server_port == b.server_port && a.protocol == b.protocol &&
+           a.l7_protocol == b.l7_protocol && std::string_view(a.endpoint) == b.endpoint;
+  }
+};
+struct AppMapKeyHash {
+  using is_transparent = void;
+  template <typename K>
+  size_t operator()(const K& k) const {
+    return absl::Hash<
+        std::tuple<IpAddr, IpAddr, uint16_t, uint8_t, L7Protocol, absl::string_view>>{}(
+        {k.ip_0, k.ip_1, k.server_port, k.protocol, k.l7_protocol, AbslView(k.endpoint)});
+  }
+};
+struct AppMapKeyEq {
+  using is_transparent = void;
+  template <typename A, typename B>
+  bool operator()(const A& a, const B& b) const {
+    return a.ip_0 == b.ip_0 && a.ip_1 == b.ip_1 && a.server_port == b.server_port &&
+           a.protocol == b.protocol && a.l7_protocol == b.l7_protocol &&
+           std::string_view(a.endpoint) == b.endpoint;
   }
 };
 
@@ -50,16 +87,27 @@ class ApplicationAggregator::Impl {
 
   void Add(const L7FlowLog& r) {
     ++stats_.logs;
-    ApplicationMeter m;
-    m.Add(r);
     bool on_time = true;
     if (app_.enabled()) {
-      on_time &= app_.Add(r.time, AppKey{r.ip_1, r.server_port, r.protocol, r.l7_protocol,
-                                         r.endpoint}, m);
+      const AppKeyView view{r.ip_1, r.server_port, r.protocol, r.l7_protocol, r.endpoint};
+      app_.Upsert(r.time, view,
+                  [&] {
+                    return AppKey{view.ip, view.server_port, view.protocol, view.l7_protocol,
+                                  std::string(view.endpoint)};
+                  },
+                  &on_time)
+          .Add(r);
     }
     if (map_.enabled()) {
-      on_time &= map_.Add(r.time, AppMapKey{r.ip_0, r.ip_1, r.server_port, r.protocol,
-                                            r.l7_protocol, r.endpoint}, m);
+      const AppMapKeyView view{r.ip_0,     r.ip_1,        r.server_port,
+                               r.protocol, r.l7_protocol, r.endpoint};
+      map_.Upsert(r.time, view,
+                  [&] {
+                    return AppMapKey{view.ip_0,     view.ip_1,        view.server_port,
+                                     view.protocol, view.l7_protocol, std::string(view.endpoint)};
+                  },
+                  &on_time)
+          .Add(r);
     }
     if (!on_time) ++stats_.late_logs;
   }
@@ -104,8 +152,8 @@ class ApplicationAggregator::Impl {
   ApplicationAggregatorConfig config_;
   AppFn on_app_;
   MapFn on_map_;
-  Table<AppKey, ApplicationMeter> app_{config_.application_1s, config_.application_1m};
-  Table<AppMapKey, ApplicationMeter> map_{config_.application_map_1s, config_.application_map_1m};
+  Table<AppKey, ApplicationMeter, AppKeyHash, AppKeyEq> app_{config_.application_1s, config_.application_1m};
+  Table<AppMapKey, ApplicationMeter, AppMapKeyHash, AppMapKeyEq> map_{config_.application_map_1s, config_.application_map_1m};
 };
 
 ApplicationAggregator::ApplicationAggregator(const ApplicationAggregatorConfig& config,

@@ -39,17 +39,6 @@ bool NextLine(std::string_view d, size_t pos, std::string_view* line, size_t* ne
   return true;
 }
 
-// Offset just past the empty line that ends the header block opening `d`, or kNpos.
-size_t HeaderEnd(std::string_view d) {
-  std::string_view line;
-  size_t pos = 0, next = 0;
-  while (NextLine(d, pos, &line, &next)) {
-    if (line.empty() && pos > 0) return next;
-    pos = next;
-  }
-  return kNpos;
-}
-
 bool IsTargetChar(char c) {
   const auto u = static_cast<unsigned char>(c);
   return u > 0x20 && u != 0x7f;
@@ -248,27 +237,18 @@ ParseResult HttpParser::ParseStart(const ParseInput& in, L7Message* out) {
   const StartLine verdict = CheckStartLine(d);
   if (verdict == StartLine::kNo) return ParseResult::Invalid();
   if (verdict == StartLine::kMaybe && !in.at_limit) return ParseResult::NeedMore();
-  const size_t body = HeaderEnd(d);
-  if (body == kNpos && !in.at_limit) return ParseResult::NeedMore();
 
-  // What of the header block is here: all of it, or (at the parse bound) its complete lines.
-  size_t block_end = body;
-  bool mid_line = false;
-  if (body == kNpos) {
-    const size_t last_nl = d.rfind('\n');
-    if (last_nl == kNpos) {
-      block_end = d.size();  // the start line itself is longer than the bound
-      mid_line = true;
-    } else {
-      block_end = last_nl + 1;
-    }
-  }
-  const std::string_view block = d.substr(0, block_end);
+  // One pass over the header block: the start line, then each field line until the empty line.
+  // Nothing of the parser's state changes until the block is known to be complete (or cut by
+  // the parse bound), so a NeedMore costs no more than the walk.
   std::string_view first;
   size_t pos = 0;
-  if (!NextLine(block, 0, &first, &pos)) {
-    first = block;
-    pos = block.size();
+  bool mid_line = false;  // the start line itself is longer than the bound
+  if (!NextLine(d, 0, &first, &pos)) {
+    if (!in.at_limit) return ParseResult::NeedMore();
+    first = d;
+    pos = d.size();
+    mid_line = true;
   }
 
   Head head;
@@ -295,24 +275,39 @@ ParseResult HttpParser::ParseStart(const ParseInput& in, L7Message* out) {
   std::string_view host, user_agent, referer;
   std::string_view line;
   size_t next = 0;
-  while (pos < block.size() && NextLine(block, pos, &line, &next)) {
+  bool complete = false;  // the empty line that ends the block was seen
+  while (!mid_line && NextLine(d, pos, &line, &next)) {
     pos = next;
-    if (line.empty()) break;
+    if (line.empty()) {
+      complete = true;
+      break;
+    }
     if (line[0] == ' ' || line[0] == '\t') continue;  // obsolete line folding: ignored
     const size_t colon = line.find(':');
     if (colon == kNpos) continue;
     const std::string_view name = Trim(line.substr(0, colon));
     const std::string_view value = Trim(line.substr(colon + 1));
-    FramingHeader(name, value, &head);
-    trace.Offer(name, value);
-    if (host.empty() && EqualsIgnoreCase(name, "host")) {
-      host = value;
-    } else if (EqualsIgnoreCase(name, "user-agent")) {
-      user_agent = value;
-    } else if (EqualsIgnoreCase(name, "referer")) {
-      referer = value;
+    if (!FramingHeader(name, value, &head)) {
+      switch (name.size()) {
+        case 4:
+          if (host.empty() && EqualsIgnoreCase(name, "host")) host = value;
+          break;
+        case 7:
+          if (EqualsIgnoreCase(name, "referer")) referer = value;
+          break;
+        case 10:
+          if (EqualsIgnoreCase(name, "user-agent")) user_agent = value;
+          break;
+        default:
+          break;
+      }
     }
+    trace.Offer(name, value);
   }
+  if (!complete && !in.at_limit) return ParseResult::NeedMore();
+  // What of the header block is here: all of it, or (at the parse bound) its complete lines.
+  const size_t body = complete ? pos : kNpos;
+  const size_t block_end = mid_line ? d.size() : pos;
 
   out->is_request = head.is_request;
   out->version = std::string(version);
@@ -325,8 +320,8 @@ ParseResult HttpParser::ParseStart(const ParseInput& in, L7Message* out) {
       h2c_requested_ = true;
       h2c_settings_ = head.http2_settings;
     }
-    methods_.push_back(head.method);
-    if (methods_.size() > kMaxQueuedMethods) methods_.pop_front();
+    methods_.push_back(static_cast<char>(head.method));
+    if (methods_.size() > kMaxQueuedMethods) methods_.erase(0, 1);
   } else {
     out->has_code = true;
     out->code = head.status;
@@ -334,8 +329,8 @@ ParseResult HttpParser::ParseStart(const ParseInput& in, L7Message* out) {
     if (head.status >= 200 || head.status == 101) {
       // A final response answers the oldest unanswered request.
       if (!methods_.empty()) {
-        head.method = methods_.front();
-        methods_.pop_front();
+        head.method = static_cast<uint8_t>(methods_.front());
+        methods_.erase(0, 1);
       }
     }
     // Interim responses are not the answer (the 101 of a WebSocket upgrade is).
@@ -358,21 +353,36 @@ ParseResult HttpParser::ParseStart(const ParseInput& in, L7Message* out) {
   return FinishHead(in, body, out);
 }
 
-void HttpParser::FramingHeader(std::string_view name, std::string_view value, Head* head) {
-  if (EqualsIgnoreCase(name, "content-length")) {
-    uint64_t n = 0;
-    if (!head->has_length && ParseContentLength(value, &n)) {
-      head->has_length = true;
-      head->length = n;
+bool HttpParser::FramingHeader(std::string_view name, std::string_view value, Head* head) {
+  switch (name.size()) {
+    case 7:
+      if (!EqualsIgnoreCase(name, "upgrade")) return false;
+      head->upgrade_h2c = head->upgrade_h2c || HasToken(value, "h2c");
+      return true;
+    case 14:
+      if (EqualsIgnoreCase(name, "content-length")) {
+        uint64_t n = 0;
+        if (!head->has_length && ParseContentLength(value, &n)) {
+          head->has_length = true;
+          head->length = n;
+        }
+        return true;
+      }
+      if (EqualsIgnoreCase(name, "http2-settings")) {
+        head->http2_settings = std::string(value.substr(0, kMaxHttp2Settings));
+        return true;
+      }
+      return false;
+    case 17: {
+      if (!EqualsIgnoreCase(name, "transfer-encoding")) return false;
+      head->transfer_encoding = true;
+      const size_t comma = value.rfind(',');
+      head->chunked =
+          EqualsIgnoreCase(Trim(comma == kNpos ? value : value.substr(comma + 1)), "chunked");
+      return true;
     }
-  } else if (EqualsIgnoreCase(name, "transfer-encoding")) {
-    head->transfer_encoding = true;
-    const std::vector<std::string_view> codings = Split(value, ',');
-    head->chunked = EqualsIgnoreCase(Trim(codings.back()), "chunked");
-  } else if (EqualsIgnoreCase(name, "upgrade")) {
-    head->upgrade_h2c = head->upgrade_h2c || HasToken(value, "h2c");
-  } else if (EqualsIgnoreCase(name, "http2-settings")) {
-    head->http2_settings = std::string(value.substr(0, kMaxHttp2Settings));
+    default:
+      return false;
   }
 }
 

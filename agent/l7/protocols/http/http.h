@@ -17,7 +17,6 @@
 #pragma once
 
 #include <cstdint>
-#include <deque>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -93,12 +92,15 @@ class HttpParser final : public Parser {
   // The header block ends at `body` in the data: decides how the body is delimited and
   // whether the connection changes protocol.
   ParseResult FinishHead(const ParseInput& in, size_t body, L7Message* out);
-  void FramingHeader(std::string_view name, std::string_view value, Head* head);
+  // A field that frames the body or changes protocol: true if `name` is one (and was used).
+  bool FramingHeader(std::string_view name, std::string_view value, Head* head);
   ParseResult SwitchToHttp2(const ParseInput& in, L7Message* out);
 
   const L7Config& config_;
   Side sides_[2];
-  std::deque<uint8_t> methods_;  // MethodKind of each unanswered request, oldest first
+  // MethodKind of each unanswered request, oldest first, one byte each (a short string needs no
+  // allocation for the usual one or two).
+  std::string methods_;
   Mode mode_ = Mode::kHttp1;
   bool h2c_requested_ = false;
   std::string h2c_settings_;
