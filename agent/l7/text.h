@@ -61,6 +61,77 @@ inline std::vector<std::string_view> Split(std::string_view s, char sep, size_t 
   return parts;
 }
 
+// UTF-8 (RFC 3629) of wire bytes that go into row strings, so that what the agent sends
+// (protobuf strings, JSON) stays valid. Ill-formed: bytes that cannot start a sequence, overlong
+// forms, surrogates (U+D800..U+DFFF), code points above U+10FFFF and sequences cut short.
+//
+// The length of the well-formed sequence at s[i] (1 to 4); 0 when it is ill-formed, and then
+// *subpart is the length of its maximal subpart (Unicode §3.9, "U+FFFD Substitution of Maximal
+// Subparts"): the bytes one U+FFFD replaces.
+inline size_t Utf8SequenceAt(std::string_view s, size_t i, size_t* subpart) {
+  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
+  const unsigned char c = p[i];
+  if (c < 0x80) return 1;
+  size_t need = 0;                     // continuation bytes
+  unsigned char lo = 0x80, hi = 0xbf;  // allowed range of the first continuation byte
+  if (c >= 0xc2 && c <= 0xdf) {
+    need = 1;
+  } else if (c >= 0xe0 && c <= 0xef) {
+    need = 2;
+    if (c == 0xe0) lo = 0xa0;  // overlong
+    if (c == 0xed) hi = 0x9f;  // surrogates
+  } else if (c >= 0xf0 && c <= 0xf4) {
+    need = 3;
+    if (c == 0xf0) lo = 0x90;  // overlong
+    if (c == 0xf4) hi = 0x8f;  // above U+10FFFF
+  }
+  size_t j = i + 1;
+  for (size_t k = 0; k < need; ++k, ++j) {
+    const unsigned char min = k == 0 ? lo : 0x80, max = k == 0 ? hi : 0xbf;
+    if (j >= s.size() || p[j] < min || p[j] > max) {
+      *subpart = j - i;
+      return 0;
+    }
+  }
+  if (need == 0) {
+    *subpart = 1;
+    return 0;
+  }
+  return j - i;
+}
+
+inline bool IsValidUtf8(std::string_view s) {
+  size_t i = 0, bad = 0;
+  while (i < s.size()) {
+    const size_t n = Utf8SequenceAt(s, i, &bad);
+    if (n == 0) return false;
+    i += n;
+  }
+  return true;
+}
+
+// Appends `s` with each maximal subpart of an ill-formed sequence replaced by U+FFFD (as Rust's
+// String::from_utf8_lossy, which DeepFlow uses).
+inline void AppendUtf8Lossy(std::string* out, std::string_view s) {
+  size_t i = 0;
+  while (i < s.size()) {
+    // Well-formed runs in one append.
+    size_t end = i, bad = 0, n = 0;
+    while (end < s.size() && (n = Utf8SequenceAt(s, end, &bad)) != 0) end += n;
+    out->append(s.data() + i, end - i);
+    if (end == s.size()) break;
+    out->append("\xEF\xBF\xBD");
+    i = end + bad;
+  }
+}
+
+inline std::string Utf8Lossy(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  AppendUtf8Lossy(&out, s);
+  return out;
+}
+
 // Standard base64 (RFC 4648 §4), padding optional; false on any other character.
 inline bool Base64Decode(std::string_view in, std::string* out) {
   auto val = [](char c) -> int {

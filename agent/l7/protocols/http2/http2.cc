@@ -151,8 +151,10 @@ uint64_t InputTime(const In& in) {
   }
 }
 
+// Header values are octets (RFC 9113 §8.2.1); the ones kept go into rows as valid UTF-8.
 void Assign(std::string* dst, std::string_view v) {
-  dst->assign(v.substr(0, Http2Parser::kMaxValue));
+  dst->clear();
+  AppendUtf8Lossy(dst, v.substr(0, Http2Parser::kMaxValue));
 }
 
 }  // namespace
@@ -526,7 +528,15 @@ void Http2Parser::OnHeader(Block* b, std::string_view name, std::string_view val
   } else if (name == "referer") {
     Assign(&b->referer, value);
   }
-  if (b->trace) b->trace->Offer(name, value.substr(0, kMaxValue));
+  if (b->trace) {
+    // Trace headers end up in rows too (x-request-id, x-forwarded-for, custom ones).
+    const std::string_view kept = value.substr(0, kMaxValue);
+    if (IsValidUtf8(kept)) {
+      b->trace->Offer(name, kept);
+    } else {
+      b->trace->Offer(name, Utf8Lossy(kept));
+    }
+  }
 }
 
 void Http2Parser::ApplySettings(int dir, std::string_view payload) {
@@ -693,7 +703,7 @@ void Http2Parser::FillResponse(uint32_t stream_id, const Stream* s, const Block*
     out->has_code = true;
     out->code = static_cast<int32_t>(grpc_status);
     out->status = GrpcStatus(out->code);
-    out->exception = PercentDecode(b->grpc_message);
+    out->exception = Utf8Lossy(PercentDecode(b->grpc_message));
   } else if (http_status >= 0 && http_status <= 999) {
     out->has_code = true;
     out->code = static_cast<int32_t>(http_status);

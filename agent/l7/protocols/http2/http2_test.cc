@@ -241,6 +241,31 @@ TEST(Http2, GrpcUnaryStatusFromTrailers) {
   EXPECT_EQ(r.response_duration, kDatedByHeaders ? 10u : 20u);  // to the headers (trailers)
 }
 
+// Header values are octets: what reaches a row is valid UTF-8 (text.h), the percent-decoded
+// grpc-message too.
+TEST(Http2, HeaderBytesInRowsAreValidUtf8) {
+  H2 h;
+  h.Start();
+  const std::string r = "\xEF\xBF\xBD";
+  h.conn.C2S(h.Req(1, Get("/caf\xC3\xA9/\xFF",
+                          {{"user-agent", "ua\xC0\xAF"}, {"x-request-id", "id\xED\xA0\x80"}})),
+             10);
+  h.conn.C2S(h.Req(3, Grpc("/pkg.Svc/M")), 20);
+  h.conn.S2C(h.Resp(1, {{":status", "200"}}, true), 30);
+  h.conn.S2C(h.Resp(3,
+                    {{":status", "200"},
+                     {"content-type", "application/grpc"},
+                     {"grpc-status", "13"},
+                     {"grpc-message", "bad %FF%C3%A9 \xF5"}},
+                    true),
+             40);
+  ASSERT_EQ(h.conn.rows.size(), 2u);
+  EXPECT_EQ(h.conn.rows[0].request_resource, "/caf\xC3\xA9/" + r);
+  EXPECT_EQ(RowAttribute(h.conn.rows[0], "http_user_agent"), "ua" + r + r);
+  EXPECT_EQ(h.conn.rows[0].x_request_id_0, "id" + r + r + r);
+  EXPECT_EQ(h.conn.rows[1].response_exception, "bad " + r + "\xC3\xA9 " + r);
+}
+
 TEST(Http2, GrpcErrorsAndTrailersOnly) {
   H2 h;
   h.Start();

@@ -5,6 +5,7 @@
 #include <cstdio>
 
 #include "agent/l7/byte_reader.h"
+#include "agent/l7/text.h"
 
 namespace flowscope::agent::l7::memcached {
 namespace {
@@ -306,7 +307,8 @@ bool PlausibleBinary(const BinaryHeader& h, bool strict_request) {
   return h.keylen <= kMaxKeyBytes;
 }
 
-std::string Bounded(std::string_view s) { return std::string(s.substr(0, kMaxTextBytes)); }
+// Wire text kept in a row: bounded, and valid UTF-8 (PrintableLine lets bytes ≥ 0x80 through).
+std::string Bounded(std::string_view s) { return Utf8Lossy(s.substr(0, kMaxTextBytes)); }
 
 // Printable text of a key or an error body (others bytes as '.').
 std::string Printable(std::string_view s) {
@@ -422,7 +424,7 @@ ParseResult MemcachedParser::ParseCommand(const ParseInput& in, L7Message* out) 
     if (sp == std::string_view::npos || !PrintableLine(d)) return ParseResult::Invalid();
     out->is_request = true;
     out->request_type = std::string(word);
-    out->request_resource = std::string(d);
+    out->request_resource = Utf8Lossy(d);
     return ParseResult::Ok(static_cast<uint32_t>(d.size()), kSkipToBoundary);
   }
   if (!PrintableLine(line)) return ParseResult::Invalid();
@@ -431,7 +433,7 @@ ParseResult MemcachedParser::ParseCommand(const ParseInput& in, L7Message* out) 
   const Command* c = FindCommand(tk.t[0]);
   out->is_request = true;
   out->request_type = std::string(tk.t[0]);
-  out->request_resource = std::string(line);
+  out->request_resource = Utf8Lossy(line);
   const bool noreply = tk.total > 1 && tk.t[tk.n - 1] == "noreply";
   bool quiet = false;
   if (c != nullptr && (c->kind == Kind::kMeta || c->kind == Kind::kMetaSet)) {

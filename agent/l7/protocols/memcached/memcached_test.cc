@@ -207,6 +207,18 @@ TEST(Memcached, LongMultiGetLineIsCut) {
   EXPECT_EQ(rest.substr(p.FindBoundary(kC2S, rest)), "version\r\n");
 }
 
+// Lines may carry any byte ≥ 0x20: what reaches a row is valid UTF-8 (text.h).
+TEST(Memcached, WireBytesInRowsAreValidUtf8) {
+  MemcachedParser p;
+  L7Message m;
+  ASSERT_EQ(ParseOne(p, kC2S, "get caf\xC3\xA9 k\xFF\r\n", &m).state, ParseState::kOk);
+  EXPECT_EQ(m.request_resource, "get caf\xC3\xA9 k\xEF\xBF\xBD");
+  m = {};
+  ASSERT_EQ(ParseOne(p, kS2C, "SERVER_ERROR bad \xC0\xAF\r\n", &m).state, ParseState::kOk);
+  EXPECT_EQ(m.exception, "bad \xEF\xBF\xBD\xEF\xBF\xBD");
+  EXPECT_EQ(m.result, "SERVER_ERROR bad \xEF\xBF\xBD\xEF\xBF\xBD");
+}
+
 TEST(Memcached, GarbageAndAdversarialLengths) {
   const std::vector<std::pair<Direction, std::string>> bad = {
       {kC2S, "GET / HTTP/1.1\r\n"},

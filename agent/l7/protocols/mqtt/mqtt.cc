@@ -8,6 +8,7 @@
 #include <algorithm>
 
 #include "agent/l7/byte_reader.h"
+#include "agent/l7/text.h"
 #include "agent/l7/trace_context.h"
 
 namespace flowscope::agent::l7::mqtt {
@@ -176,7 +177,9 @@ bool HasWildcard(std::string_view topic) {
   return topic.find_first_of("+#") != std::string_view::npos;
 }
 
-std::string Bounded(std::string_view s) { return std::string(s.substr(0, kMaxKept)); }
+// Wire text kept in a row: bounded, and valid UTF-8 (IsText accepts overlong forms, surrogates
+// and a character cut by the data or the bound).
+std::string Bounded(std::string_view s) { return Utf8Lossy(s.substr(0, kMaxKept)); }
 
 std::string_view VersionName(int level) {
   switch (level) {
@@ -567,7 +570,8 @@ bool MqttParser::ParseSubscribe(const Packet& p, int level, bool dry_run, L7Mess
     }
     if (!dry_run && filters < kMaxFilters && resource.size() < kMaxResource) {
       if (!resource.empty()) resource += ',';
-      resource.append(filter.substr(0, kMaxResource - std::min(kMaxResource, resource.size())));
+      AppendUtf8Lossy(&resource,
+                      filter.substr(0, kMaxResource - std::min(kMaxResource, resource.size())));
     }
     ++filters;
   }

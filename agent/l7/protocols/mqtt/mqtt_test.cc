@@ -215,6 +215,21 @@ TEST(MqttTest, V311PublisherAndSubscriber) {
   EXPECT_NE(PairId(Exchange::kPubAck, kC2S, 7), PairId(Exchange::kPubRec, kC2S, 7));
 }
 
+// MQTT strings must be UTF-8, but what a broken client sends still reaches rows valid: an
+// overlong '/' (3 bytes) and a surrogate become U+FFFD (text.h).
+TEST(MqttTest, IllFormedUtf8InTopicsBecomesReplacementCharacters) {
+  const std::string id = "c1";
+  const std::string r = "\xEF\xBF\xBD";
+  RunSession({
+      {kC2S, Connect(4, id), "CONNECT", true, true, id, "", false, 0, false, 0,
+       L7ResponseStatus::kUnknown, "", "3.1.1"},
+      {kC2S, Publish(0, "fs\xE0\x80\xAFq", 0, "m0"), "PUBLISH", true, false, id,
+       "fs" + r + r + r + "q"},
+      {kC2S, Packet(0x82, Buf().U16(1).Str("a\xED\xA0\x80/#").U8(1).str()), "SUBSCRIBE", true, true,
+       id, "a" + r + r + r + "/#", true, PairId(Exchange::kSubAck, kC2S, 1)},
+  });
+}
+
 TEST(MqttTest, V31ConnectAndRefusals) {
   L7Config config;
   MqttParser p(config);

@@ -9,48 +9,6 @@
 namespace flowscope::agent::l7::redis {
 namespace {
 
-// Appends `s` as UTF-8, each maximal invalid subsequence replaced by U+FFFD (as DeepFlow's
-// String::from_utf8_lossy does with the command line).
-void AppendUtf8Lossy(std::string* out, std::string_view s) {
-  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
-  const size_t n = s.size();
-  size_t i = 0;
-  while (i < n) {
-    const unsigned char c = p[i];
-    if (c < 0x80) {
-      out->push_back(static_cast<char>(c));
-      ++i;
-      continue;
-    }
-    size_t need = 0;
-    unsigned char lo = 0x80, hi = 0xbf;  // allowed range of the second byte
-    if (c >= 0xc2 && c <= 0xdf) {
-      need = 1;
-    } else if (c >= 0xe0 && c <= 0xef) {
-      need = 2;
-      if (c == 0xe0) lo = 0xa0;
-      if (c == 0xed) hi = 0x9f;
-    } else if (c >= 0xf0 && c <= 0xf4) {
-      need = 3;
-      if (c == 0xf0) lo = 0x90;
-      if (c == 0xf4) hi = 0x8f;
-    }
-    size_t j = i + 1;
-    bool ok = need > 0;
-    for (size_t k = 0; ok && k < need; ++k, ++j) {
-      const unsigned char lo_k = k == 0 ? lo : 0x80, hi_k = k == 0 ? hi : 0xbf;
-      if (j >= n || p[j] < lo_k || p[j] > hi_k) ok = false;
-      if (!ok) break;
-    }
-    if (ok) {
-      out->append(s.substr(i, j - i));
-    } else {
-      out->append("\xEF\xBF\xBD");
-    }
-    i = ok ? j : std::max(j, i + 1);
-  }
-}
-
 enum class Scan : uint8_t { kOk, kMore, kBad };
 
 int Dir(Direction d) { return static_cast<int>(d); }
