@@ -295,7 +295,7 @@ struct ProcEventSource::Impl {
   }
 
   void Run() {
-    const uint64_t interval = static_cast<uint64_t>(options.rescan_interval.count());
+    const auto interval = static_cast<uint64_t>(options.rescan_interval.count());
     uint64_t next_rescan = SteadyNowNs() + interval;
     while (!stop.load(std::memory_order_relaxed)) {
       boot_wall_ns = BootTimeWallNs();

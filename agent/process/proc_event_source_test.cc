@@ -2,7 +2,6 @@
 #include "agent/process/proc_event_source.h"
 
 #include <sched.h>
-#include <signal.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
@@ -10,6 +9,7 @@
 
 #include <chrono>
 #include <condition_variable>
+#include <csignal>
 #include <cstring>
 #include <filesystem>
 #include <functional>
@@ -144,8 +144,8 @@ TEST_F(ProcEventSourceTest, ForkExecExitOfAShortLivedChild) {
   StartSource(topt, opt);
   if (source_ == nullptr) return;
 
-  const uint32_t self = static_cast<uint32_t>(getpid());
-  const uint32_t child = static_cast<uint32_t>(Spawn({"/bin/sleep", "0.2"}));
+  const auto self = static_cast<uint32_t>(getpid());
+  const auto child = static_cast<uint32_t>(Spawn({"/bin/sleep", "0.2"}));
   ASSERT_TRUE(collector_.WaitFor([&](const auto& ev) {
     return Has(ev, ProcEventKind::kExec, child);
   })) << "no exec event for "
@@ -222,7 +222,7 @@ TEST_F(ProcEventSourceTest, ShellForksAndExecs) {
   // dash forks for /bin/true, then replaces itself with sleep (same pid, second exec).
   const uint32_t sh =
       static_cast<uint32_t>(Spawn({"/bin/sh", "-c", "/bin/true; exec /bin/sleep 0.1"}));
-  const uint32_t fails = static_cast<uint32_t>(Spawn({"/bin/sh", "-c", "exit 3"}));
+  const auto fails = static_cast<uint32_t>(Spawn({"/bin/sh", "-c", "exit 3"}));
   Reap(static_cast<pid_t>(sh));
   EXPECT_EQ(WEXITSTATUS(Reap(static_cast<pid_t>(fails))), 3);
   ASSERT_TRUE(collector_.WaitFor([&](const auto& ev) {
@@ -282,12 +282,12 @@ TEST_F(ProcEventSourceTest, ThreadsAreNotProcesses) {
   opt.rescan_interval = std::chrono::nanoseconds(0);
   StartSource({}, opt);
   if (source_ == nullptr) return;
-  const uint32_t self = static_cast<uint32_t>(getpid());
+  const auto self = static_cast<uint32_t>(getpid());
   std::vector<std::thread> threads;
   for (int i = 0; i < 8; ++i) threads.emplace_back([] { usleep(10'000); });
   for (auto& t : threads) t.join();
   // A fork after the threads, as a marker that the earlier events have been handled.
-  const uint32_t marker = static_cast<uint32_t>(Spawn({"/bin/true"}));
+  const auto marker = static_cast<uint32_t>(Spawn({"/bin/true"}));
   Reap(static_cast<pid_t>(marker));
   ASSERT_TRUE(
       collector_.WaitFor([&](const auto& ev) { return Has(ev, ProcEventKind::kExit, marker); }));
@@ -306,7 +306,7 @@ TEST_F(ProcEventSourceTest, ForkWithoutExecIsRefreshedFromProc) {
   opt.fork_refresh_delay = std::chrono::milliseconds(50);
   StartSource({}, opt);
   if (source_ == nullptr) return;
-  const uint32_t self = static_cast<uint32_t>(getpid());
+  const auto self = static_cast<uint32_t>(getpid());
   pid_t pid = fork();
   ASSERT_GE(pid, 0);
   if (pid == 0) {
@@ -314,7 +314,7 @@ TEST_F(ProcEventSourceTest, ForkWithoutExecIsRefreshedFromProc) {
     pause();
     _exit(0);
   }
-  const uint32_t child = static_cast<uint32_t>(pid);
+  const auto child = static_cast<uint32_t>(pid);
   std::vector<uint32_t> children = {child};
   KillOnExit guard(&children);
   ASSERT_TRUE(
@@ -469,7 +469,7 @@ TEST_F(ProcEventSourceTest, FullRingBufferIsCountedAndRescanRepairs) {
 TEST_F(ProcEventSourceTest, StopIsIdempotentAndStatsSurvive) {
   StartSource({}, {});
   if (source_ == nullptr) return;
-  const uint32_t child = static_cast<uint32_t>(Spawn({"/bin/true"}));
+  const auto child = static_cast<uint32_t>(Spawn({"/bin/true"}));
   Reap(static_cast<pid_t>(child));
   ASSERT_TRUE(
       collector_.WaitFor([&](const auto& ev) { return Has(ev, ProcEventKind::kExit, child); }));

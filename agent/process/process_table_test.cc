@@ -1,14 +1,13 @@
 #include "agent/process/process_table.h"
 
 #include <pthread.h>
-#include <signal.h>
-#include <stdlib.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <csignal>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -29,7 +28,7 @@ namespace fs = std::filesystem;
 
 constexpr uint64_t kBoot = 1'700'000'000'000'000'000ull;  // wall clock of the fake boot
 constexpr uint64_t kSec = 1'000'000'000ull;
-const std::string kDockerId(64, 'd');
+constexpr char kDockerId[] = "dddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddd";
 
 // A fake proc root in a temporary directory.
 class FakeProc {
@@ -42,7 +41,7 @@ class FakeProc {
     std::error_code ec;
     fs::remove_all(root_, ec);
   }
-  const std::string& root() const { return root_; }
+  const std::string& Root() const { return root_; }
 
   struct Proc {
     uint32_t pid = 0;
@@ -95,7 +94,7 @@ class FakeProc {
 
 ProcessTableOptions Options(const FakeProc& proc) {
   ProcessTableOptions o;
-  o.proc_root = proc.root();
+  o.proc_root = proc.Root();
   o.boot_time_ns = kBoot;
   o.exit_grace = std::chrono::seconds(10);
   return o;
@@ -110,7 +109,7 @@ FakeProc::Proc Nginx() {
   p.uid = 33;
   p.cmdline = "nginx: worker process\0\0\0"s;
   p.exe = "/usr/sbin/nginx";
-  p.cgroup = "0::/system.slice/docker-" + kDockerId + ".scope\n";
+  p.cgroup = std::string("0::/system.slice/docker-") + kDockerId + ".scope\n";
   p.netns = 4026532001;
   return p;
 }

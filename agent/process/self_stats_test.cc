@@ -1,10 +1,10 @@
 #include "agent/process/self_stats.h"
 
 #include <sys/mman.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <cstring>
+#include <ctime>
 #include <fstream>
 #include <string>
 
