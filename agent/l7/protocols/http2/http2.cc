@@ -176,7 +176,7 @@ std::string_view BrokenReasonName(BrokenReason r) {
     case BrokenReason::kNone:
       return "none";
     case BrokenReason::kHeaderBlockTooLarge:
-      return "header block larger than the parse limit";
+      return "parse limit too small for a header frame";
     case BrokenReason::kHpackError:
       return "hpack error";
     case BrokenReason::kFramingError:
@@ -272,8 +272,24 @@ Http2Parser::~Http2Parser() {
 
 nghttp2_hd_inflater* Http2Parser::Inflater(int dir) {
   Side& s = sides_[dir];
-  if (s.inflater == nullptr && nghttp2_hd_inflate_new(&s.inflater) != 0) s.inflater = nullptr;
+  if (s.inflater == nullptr) {
+    if (nghttp2_hd_inflate_new(&s.inflater) != 0) s.inflater = nullptr;
+    s.applied_limit = 0;
+  }
+  // A larger table allowed by the peer's SETTINGS, applied between blocks (nghttp2 refuses it
+  // inside one).
+  if (s.inflater != nullptr && !s.in_block &&
+      s.table_limit > std::max(s.applied_limit, kDefaultHeaderTable)) {
+    nghttp2_hd_inflate_change_table_size(s.inflater, s.table_limit);
+    s.applied_limit = s.table_limit;
+  }
   return s.inflater;
+}
+
+void Http2Parser::ResetInflater(int dir) {
+  Side& s = sides_[dir];
+  if (s.inflater != nullptr) nghttp2_hd_inflate_del(s.inflater);
+  s.inflater = nullptr;  // Inflater() makes the next one, with the table limit
 }
 
 void Http2Parser::StartAfterUpgrade(std::string_view http2_settings) {
@@ -329,11 +345,13 @@ ParseResult Http2Parser::Parse(const ParseInput& in, L7Message* out) {
 ParseResult Http2Parser::ParseFrame(const ParseInput& in, L7Message* out) {
   const std::string_view d = in.data;
   const int dir = static_cast<int>(in.dir);
+  Side& side = sides_[dir];
+  // The rest of a header frame longer than the parse bound.
+  if (side.frame.active) return HeaderPayload(dir, d, 0, out);
   if (d.size() < kFrameHeaderLen) {
     return in.at_limit ? Break(BrokenReason::kFramingError) : ParseResult::NeedMore();
   }
   const FrameHeader h = ReadHeader(d);
-  Side& side = sides_[dir];
   if (!Plausible(h, std::max(side.max_frame, kDefaultMaxFrame), /*strict=*/false)) {
     return Break(BrokenReason::kFramingError);
   }
@@ -410,6 +428,7 @@ ParseResult Http2Parser::HeaderFrame(const ParseInput& in, uint8_t type, uint8_t
   const int dir = static_cast<int>(in.dir);
   const uint64_t total = kFrameHeaderLen + uint64_t{length};
   const bool complete = d.size() >= total;
+  // Waited for whole up to the parse bound; a longer one is taken in pieces (HeaderPayload).
   if (!complete && !in.at_limit) return ParseResult::NeedMore();
   Side& side = sides_[dir];
   if (type == kContinuation) {
@@ -419,15 +438,19 @@ ParseResult Http2Parser::HeaderFrame(const ParseInput& in, uint8_t type, uint8_t
     side.block.stream_id = stream_id;
     side.block.type = type;
     side.block.end_stream = type == kHeaders && (flags & kFlagEndStream) != 0;
+    side.block.first_ns = now_ns_;
+    side.discard_block = false;
+    Inflater(dir);  // before in_block: a new table limit applies from this block on
     side.in_block = true;
   }
   // The header block fragment: after the pad length, priority fields or promised stream id,
   // before the padding.
   const std::string_view payload =
       d.substr(kFrameHeaderLen, std::min<uint64_t>(length, d.size() - kFrameHeaderLen));
-  uint64_t begin = 0, end = length;
+  uint32_t begin = 0, end = length;
   if (type != kContinuation && (flags & kFlagPadded) != 0) {
-    if (payload.empty() || length < 1) return Break(BrokenReason::kFramingError);
+    if (length < 1) return Break(BrokenReason::kFramingError);
+    if (payload.empty()) return Break(BrokenReason::kHeaderBlockTooLarge);
     const auto pad = static_cast<uint8_t>(payload[0]);
     begin = 1;
     if (pad > length - 1) return Break(BrokenReason::kFramingError);
@@ -436,41 +459,52 @@ ParseResult Http2Parser::HeaderFrame(const ParseInput& in, uint8_t type, uint8_t
   if (type == kHeaders && (flags & kFlagPriority) != 0) begin += 5;
   if (type == kPushPromise) begin += 4;
   if (begin > end) return Break(BrokenReason::kFramingError);
-  const uint64_t visible_end = std::min<uint64_t>(end, payload.size());
-  const std::string_view fragment =
-      begin < visible_end ? payload.substr(begin, visible_end - begin) : std::string_view();
-  const bool end_headers = (flags & kFlagEndHeaders) != 0;
-  const auto consumed = static_cast<uint32_t>(std::min<uint64_t>(total, d.size()));
-
-  if (!complete) {
-    // Only a prefix of the block can be decoded; what follows would update the dynamic table
-    // unseen, so HPACK is lost for the connection. The prefix usually holds the
-    // pseudo-headers: report the message if it is one, then nothing more.
-    Inflate(dir, fragment, /*final=*/false);
-    side.in_block = false;
-    side.block.truncated = true;
-    stats_.broken_reason = BrokenReason::kHeaderBlockTooLarge;
-    if (FinishBlock(dir, &side.block, out)) {
-      out->attributes.emplace_back("http2_broken",
-                                   std::string(BrokenReasonName(stats_.broken_reason)));
-      ++stats_.frames;
-      return ParseResult::Ok(consumed, total - consumed);
-    }
-    return ParseResult::Invalid();
-  }
-  if (!Inflate(dir, fragment, end_headers)) {
-    side.in_block = false;
-    return Break(BrokenReason::kHpackError);
-  }
+  side.frame = HeaderFrameState{true, length, 0, begin, end, (flags & kFlagEndHeaders) != 0};
   ++stats_.frames;
-  if (!end_headers) {
-    out->ignore = true;
-    return ParseResult::Ok(consumed);
+  if (!complete) ++stats_.pieced_header_frames;
+  return HeaderPayload(dir, payload, kFrameHeaderLen, out);
+}
+
+ParseResult Http2Parser::HeaderPayload(int dir, std::string_view piece, uint32_t prefix,
+                                       L7Message* out) {
+  Side& side = sides_[dir];
+  HeaderFrameState& f = side.frame;
+  const auto n = static_cast<uint32_t>(std::min<uint64_t>(piece.size(), f.length - f.pos));
+  const uint32_t from = std::max(f.pos, f.frag_begin), to = std::min(f.pos + n, f.frag_end);
+  const std::string_view fragment =
+      from < to ? piece.substr(from - f.pos, to - from) : std::string_view();
+  f.pos += n;
+  const bool frame_done = f.pos == f.length;
+  const bool block_done = frame_done && f.end_headers;
+  if (frame_done) f.active = false;
+  bool reported = false;
+  if (!side.discard_block && !Inflate(dir, fragment, block_done)) {
+    // A reference to an entry this decoder never saw (the capture began mid-connection) or a
+    // corrupt block. What was decoded before is right: a request or response is reported as
+    // far as it goes, marked. The rest of the block is consumed without the inflater, and the
+    // next block starts a fresh one.
+    ++stats_.hpack_errors;
+    side.discard_block = true;
+    side.block.damaged = BrokenReason::kHpackError;
+    reported = FinishBlock(dir, &side.block, out);
   }
-  side.in_block = false;
-  ++stats_.header_blocks;
-  if (!FinishBlock(dir, &side.block, out)) out->ignore = true;
-  return ParseResult::Ok(consumed);
+  if (block_done) {
+    side.in_block = false;
+    if (side.discard_block) {
+      side.discard_block = false;
+      ResetInflater(dir);
+    } else {
+      ++stats_.header_blocks;
+      reported = FinishBlock(dir, &side.block, out);
+    }
+  }
+  if (reported) {
+    // Reported at its last byte, dated by its first.
+    if (out->timestamp_ns == 0) out->timestamp_ns = side.block.first_ns;
+  } else {
+    out->ignore = true;
+  }
+  return ParseResult::Ok(prefix + n);
 }
 
 bool Http2Parser::Inflate(int dir, std::string_view fragment, bool final) {
@@ -552,10 +586,8 @@ void Http2Parser::ApplySettings(int dir, std::string_view payload) {
       // larger limit only tolerates more.
       const uint32_t size = std::min(value, kMaxHeaderTable);
       Side& enc = sides_[other];
-      if (size > kDefaultHeaderTable && !enc.in_block) {
-        nghttp2_hd_inflater* inflater = Inflater(other);
-        if (inflater != nullptr) nghttp2_hd_inflate_change_table_size(inflater, size);
-      }
+      enc.table_limit = std::max(enc.table_limit, size);
+      Inflater(other);  // applied now, or at the start of the next block
     } else if (id == kSettingsMaxFrameSize) {
       if (value >= kDefaultMaxFrame && value <= kLargestMaxFrame) {
         sides_[other].max_frame = std::max(sides_[other].max_frame, value);
@@ -568,7 +600,8 @@ void Http2Parser::ResetBlock(Block* b) {
   b->stream_id = 0;
   b->type = kHeaders;
   b->end_stream = false;
-  b->truncated = false;
+  b->damaged = BrokenReason::kNone;
+  b->first_ns = 0;
   for (std::string* f :
        {&b->method, &b->path, &b->authority, &b->host, &b->status, &b->content_type,
         &b->grpc_status, &b->grpc_message, &b->user_agent, &b->referer}) {
@@ -595,6 +628,8 @@ Http2Parser::Stream* Http2Parser::AddStream(uint32_t id) {
 
 bool Http2Parser::FinishBlock(int dir, Block* b, L7Message* out) {
   if (b->type == kPushPromise) return false;  // a promised request: decoded for HPACK only
+  // A block cut by an HPACK error is reported only when it shows what it is.
+  if (b->damaged != BrokenReason::kNone && b->method.empty() && b->status.empty()) return false;
   const uint32_t id = b->stream_id;
   if (!b->method.empty()) {
     if (id % 2 == 0) return false;  // requests open odd streams
@@ -611,7 +646,7 @@ bool Http2Parser::FinishBlock(int dir, Block* b, L7Message* out) {
     if (code >= 100 && code < 200) return false;  // interim (1xx): the final one follows
     Stream* s = FindStream(id);
     const bool grpc = (s != nullptr && s->grpc) || IsGrpc(b->content_type);
-    if (grpc && b->grpc_status.empty() && !b->end_stream && !b->truncated) {
+    if (grpc && b->grpc_status.empty() && !b->end_stream && b->damaged == BrokenReason::kNone) {
       // gRPC: the status comes in the trailers; the response is reported with them.
       if (s == nullptr) {
         s = AddStream(id);
@@ -621,7 +656,7 @@ bool Http2Parser::FinishBlock(int dir, Block* b, L7Message* out) {
       s->response_started = true;
       s->http_status = static_cast<int32_t>(std::max<int64_t>(code, 0));
       s->response_length = b->content_length;
-      s->response_ts = now_ns_;
+      s->response_ts = b->first_ns != 0 ? b->first_ns : now_ns_;
       return false;
     }
     if (s != nullptr && grpc) s->grpc = true;
@@ -667,9 +702,8 @@ void Http2Parser::FillRequest(const Block& b, bool grpc, L7Message* out) {
   }
   if (!b.user_agent.empty()) out->attributes.emplace_back("http_user_agent", b.user_agent);
   if (!b.referer.empty()) out->attributes.emplace_back("http_referer", b.referer);
-  if (b.truncated) {
-    out->attributes.emplace_back("http2_broken",
-                                 std::string(BrokenReasonName(BrokenReason::kHeaderBlockTooLarge)));
+  if (b.damaged != BrokenReason::kNone) {
+    out->attributes.emplace_back("http2_broken", std::string(BrokenReasonName(b.damaged)));
   }
 }
 
@@ -713,9 +747,8 @@ void Http2Parser::FillResponse(uint32_t stream_id, const Stream* s, const Block*
     TraceHeaderCollector trace = *b->trace;
     trace.Finish(&out->trace);
   }
-  if (b != nullptr && b->truncated) {
-    out->attributes.emplace_back("http2_broken",
-                                 std::string(BrokenReasonName(BrokenReason::kHeaderBlockTooLarge)));
+  if (b != nullptr && b->damaged != BrokenReason::kNone) {
+    out->attributes.emplace_back("http2_broken", std::string(BrokenReasonName(b->damaged)));
   }
 }
 

@@ -6,9 +6,13 @@
 // request or response (SETTINGS, DATA, WINDOW_UPDATE, PING, GOAWAY, CONTINUATION that does not
 // end a header block, ...) are reported with L7Message::ignore. Every header block of both
 // directions goes through the inflater in order, reported or not, because HPACK's dynamic
-// table depends on all of them. When that is no longer possible (a header block larger than
-// the parse bound, an HPACK error, lost bytes, a framing error) the connection is marked
-// broken: the parser reports nothing more for it instead of decoding garbage.
+// table depends on all of them. A header frame longer than the parse bound is consumed in
+// pieces (the engine shows its next bytes as new messages) so that the inflater still sees all
+// of it. A block the inflater rejects (a capture that began mid-connection refers to entries it
+// never saw) is counted, reported only as far as it was decoded and marked, and the next block
+// starts a fresh decoder: HPACK indexes count from the newest entry, so a decoder that missed
+// older entries decodes right or fails, never wrongly. Lost bytes and framing errors mark the
+// connection broken: the parser reports nothing more for it instead of decoding garbage.
 #pragma once
 
 #include <cstdint>
@@ -55,10 +59,12 @@ inline constexpr uint8_t kFlagPadded = 0x8;
 inline constexpr uint8_t kFlagPriority = 0x20;
 
 // Why a connection stopped being decoded (Http2Stats::broken_reason).
+// The same names mark a message whose header block was decoded only in part (attribute
+// `http2_broken`): kHpackError, the connection goes on.
 enum class BrokenReason : uint8_t {
   kNone = 0,
-  kHeaderBlockTooLarge,  // a HEADERS/CONTINUATION/PUSH_PROMISE frame exceeded the parse bound
-  kHpackError,           // the inflater rejected a header block
+  kHeaderBlockTooLarge,  // a parse bound too small to show a header frame's pad length (< 10)
+  kHpackError,           // the inflater rejected a header block (a message mark, not fatal)
   kFramingError,         // a frame that breaks RFC 9113 framing (or not HTTP/2 at all)
   kResync,               // the engine lost bytes or resynchronised: HPACK state unknown
 };
@@ -69,7 +75,9 @@ struct Http2Stats {
   uint64_t header_blocks = 0;  // complete header blocks decoded (both directions)
   uint64_t requests = 0;
   uint64_t responses = 0;
-  uint64_t streams_evicted = 0;  // stream states dropped to stay within kMaxStreams
+  uint64_t streams_evicted = 0;       // stream states dropped to stay within kMaxStreams
+  uint64_t hpack_errors = 0;          // header blocks the inflater rejected (each resets it)
+  uint64_t pieced_header_frames = 0;  // header frames longer than the parse bound
   BrokenReason broken_reason = BrokenReason::kNone;
 };
 
@@ -107,7 +115,8 @@ class Http2Parser final : public Parser {
     uint32_t stream_id = 0;
     uint8_t type = kHeaders;  // kHeaders or kPushPromise
     bool end_stream = false;
-    bool truncated = false;  // only a prefix was decoded (the frame exceeded the parse bound)
+    BrokenReason damaged = BrokenReason::kNone;  // decoded only up to an HPACK error
+    uint64_t first_ns = 0;                       // when its first byte was seen (0: unknown)
     std::string method, path, authority, host, status, content_type, grpc_status, grpc_message,
         user_agent, referer;
     int64_t content_length = -1;
@@ -123,16 +132,34 @@ class Http2Parser final : public Parser {
     uint64_t response_data = 0;    // DATA payload bytes of the response so far
     uint64_t response_ts = 0;      // gRPC: when the response headers were seen (0: unknown)
   };
+  // The HEADERS/CONTINUATION/PUSH_PROMISE frame being consumed: all at once when it fits the
+  // parse bound, in pieces otherwise (its payload bytes [pos, length) are still to come).
+  struct HeaderFrameState {
+    bool active = false;
+    uint32_t length = 0;                    // payload length
+    uint32_t pos = 0;                       // payload bytes consumed
+    uint32_t frag_begin = 0, frag_end = 0;  // the header block fragment in the payload
+    bool end_headers = false;
+  };
   struct Side {
     nghttp2_hd_inflater* inflater = nullptr;
     uint32_t max_frame = 16384;  // largest frame this side may send (peer's MAX_FRAME_SIZE)
+    uint32_t table_limit = 0;    // HPACK table size the peer allowed this side (0: default)
+    uint32_t applied_limit = 0;  // the limit the inflater has
     bool in_block = false;       // a header block awaits CONTINUATION frames
+    bool discard_block = false;  // the inflater failed in this block: the rest is not inflated
+    HeaderFrameState frame;
     Block block;
   };
 
   ParseResult ParseFrame(const ParseInput& in, L7Message* out);
   ParseResult HeaderFrame(const ParseInput& in, uint8_t type, uint8_t flags, uint32_t stream_id,
                           uint32_t length, L7Message* out);
+  // The next `piece` of the current header frame's payload, after `prefix` bytes of the frame
+  // that belong to the same message.
+  ParseResult HeaderPayload(int dir, std::string_view piece, uint32_t prefix, L7Message* out);
+  // A fresh inflater for `dir` at the next block (after an HPACK error), with the table limit.
+  void ResetInflater(int dir);
   void ApplySettings(int dir, std::string_view payload);
   bool Inflate(int dir, std::string_view fragment, bool final);
   void OnHeader(Block* b, std::string_view name, std::string_view value);

@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "agent/l7/protocols/http2/test_util.h"
+#include "agent/l7/testing/engine_like_feeder.h"
 #include "agent/l7/testing/facts.h"
 #include "agent/l7/testing/pcap_rows.h"
 
@@ -395,41 +396,197 @@ TEST(Http2, LargerHeaderTableFromSettings) {
   EXPECT_EQ(h.conn.stats().invalid, 0u);
 }
 
-TEST(Http2, OversizedHeaderBlockReportsWhatItCanThenStops) {
-  L7Config config;
-  config.max_parse_bytes = 256;
-  H2 h(config);
-  h.Start();
-  h.conn.C2S(h.Req(1, Get("/ok")), 10);
-  h.conn.S2C(h.Resp(1, {{":status", "200"}}, true), 11);
-  // Random bytes do not compress: this block is far over 256 bytes.
-  std::mt19937 rng(3);
-  std::string cookie(600, 'x');
-  for (char& c : cookie) c = static_cast<char>('!' + rng() % 90);
-  h.conn.C2S(h.Req(3, Get("/big", {{"cookie", cookie}})), 20);
-  h.conn.S2C(h.Resp(3, {{":status", "500"}}, true), 21);
-  h.conn.C2S(h.Req(5, Get("/after")), 30);
-  h.conn.S2C(h.Resp(5, {{":status", "200"}}, true), 31);
-  ASSERT_EQ(h.conn.rows.size(), 1u);
-  h.conn.End(100);
-  ASSERT_EQ(h.conn.rows.size(), 2u);
-  // The pseudo-headers came first: the request is known, flagged, and times out (its
-  // response could not be trusted anymore).
-  EXPECT_EQ(h.conn.rows[1].request_resource, "/big");
-  EXPECT_EQ(RowAttribute(h.conn.rows[1], "http2_broken"),
-            "header block larger than the parse limit");
-  EXPECT_EQ(h.conn.rows[1].response_status, L7ResponseStatus::kTimeout);
+// Random printable bytes: Huffman coding barely shrinks them.
+std::string Incompressible(size_t n, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::string v(n, 'x');
+  for (char& c : v) c = static_cast<char>('!' + rng() % 90);
+  return v;
 }
 
-TEST(Http2, HpackErrorIsCountedNotDecoded) {
+// A browser-like cookie far over the 1024-byte parse bound, in HEADERS frames sent in
+// MSS-sized segments: the parser takes such frames in pieces, HPACK sees every byte, and the
+// requests and responses after them, made of references to what those blocks indexed, decode.
+TEST(Http2, LargeHeaderBlocksKeepHpackInStep) {
+  Conn conn({&kSpec});
+  // Both peers allow a 64 KiB table, so that even the big cookies get indexed.
+  Encoder client(65536), server(65536);
+  client.SetTableSize(65536);
+  server.SetTableSize(65536);
+  conn.C2S(std::string(kPreface) + Settings({{0x1, 65536}}), 0);
+  conn.S2C(Settings({{0x1, 65536}}) + Frame(kSettings, kFlagAck, 0, ""), 1);
+  conn.C2S(Frame(kSettings, kFlagAck, 0, ""), 2);
+  const std::string cookie = Incompressible(6000, 1), set_cookie = Incompressible(5000, 2);
+  auto request = [&](uint32_t stream, const std::string& path) {
+    // The headers after the cookie are indexed after it: a decoder that missed the end of the
+    // first block would find them at the wrong places.
+    return HeadersFrame(stream,
+                        client.Block(Get(path, {{"cookie", cookie},
+                                                {"user-agent", "big-ua/1"},
+                                                {"x-forwarded-for", "198.51.100.9"},
+                                                {"x-request-id", "r" + path}})),
+                        true);
+  };
+  auto response = [&](uint32_t stream, const std::string& status) {
+    return HeadersFrame(
+        stream,
+        server.Block({{":status", status}, {"set-cookie", set_cookie}, {"x-request-id", "s-one"}}),
+        true);
+  };
+  const std::string first = request(1, "/1");
+  const std::string first_response = response(1, "200");
+  EXPECT_GT(first.size(), 4096u);
+  EXPECT_GT(first_response.size(), 3000u);
+  conn.C2S(first, 10, /*piece=*/1448);
+  conn.S2C(first_response, 20, /*piece=*/1448);
+  for (uint32_t stream = 3; stream <= 7; stream += 2) {
+    const std::string again = request(stream, "/" + std::to_string(stream));
+    EXPECT_LT(again.size(), 64u);  // references to the dynamic table
+    conn.C2S(again, uint64_t{stream} * 10);
+    conn.S2C(response(stream, stream == 7 ? "503" : "200"), uint64_t{stream} * 10 + 5);
+  }
+  ASSERT_EQ(conn.rows.size(), 4u);
+  for (size_t i = 0; i < conn.rows.size(); ++i) {
+    const L7FlowLog& r = conn.rows[i];
+    const std::string path = "/" + std::to_string(2 * i + 1);
+    EXPECT_EQ(r.type, L7LogType::kSession);
+    EXPECT_EQ(r.request_id, 2 * i + 1);
+    EXPECT_EQ(r.request_resource, path);
+    EXPECT_EQ(r.request_domain, "api.example:8080");
+    EXPECT_EQ(RowAttribute(r, "http_user_agent"), "big-ua/1");
+    EXPECT_EQ(RowAttribute(r, "http2_broken"), "");
+    EXPECT_EQ(r.http_proxy_client, "198.51.100.9");
+    EXPECT_EQ(r.x_request_id_0, "r" + path);
+    EXPECT_EQ(r.x_request_id_1, "s-one");
+    EXPECT_EQ(r.response_code, i == 3 ? 503 : 200);
+  }
+  // The first request is dated by its first segment, not by the one that completed it.
+  EXPECT_EQ(conn.rows[0].start_time, httptest::kT0 / 1000 + 10);
+  EXPECT_EQ(conn.rows[0].response_duration, 10u);
+  EXPECT_EQ(conn.stats().invalid, 0u);
+  EXPECT_EQ(conn.stats().orphan_responses, 0u);
+}
+
+// The same with the block split over HEADERS (padded, with priority) and CONTINUATION frames,
+// each longer than a small parse bound, bytes arriving a few at a time.
+TEST(Http2, LargeContinuationFramesInPieces) {
+  L7Config config;
+  config.max_parse_bytes = 64;
+  Conn conn({&kSpec}, config);
+  Encoder client, server;
+  conn.C2S(Preface(), 0);
+  conn.S2C(Settings({}) + Frame(kSettings, kFlagAck, 0, ""), 1);
+  const std::string block =
+      client.Block(Get("/cont", {{"x-a", Incompressible(300, 3)}, {"user-agent", "ua-c"}}));
+  ASSERT_GT(block.size(), 300u);
+  const std::string priority = "\x80\x00\x00\x03\x10"s;  // exclusive, on stream 3, weight 17
+  const std::string pad(7, '\0');
+  const std::string frames = Frame(kHeaders, kFlagEndStream | kFlagPadded | kFlagPriority, 1,
+                                   "\x07"s + priority + block.substr(0, 100) + pad) +
+                             Frame(kContinuation, 0, 1, block.substr(100, 150)) +
+                             Frame(kContinuation, kFlagEndHeaders, 1, block.substr(250));
+  conn.C2S(frames, 10, /*piece=*/7);
+  // The next block refers to what the first indexed.
+  conn.C2S(HeadersFrame(3, client.Block(Get("/cont2", {{"user-agent", "ua-c"}})), true), 20);
+  conn.S2C(HeadersFrame(1, server.Block({{":status", "200"}}), true), 30);
+  conn.S2C(HeadersFrame(3, server.Block({{":status", "204"}}), true), 31);
+  ASSERT_EQ(conn.rows.size(), 2u);
+  EXPECT_EQ(conn.rows[0].request_resource, "/cont");
+  EXPECT_EQ(conn.rows[1].request_resource, "/cont2");
+  EXPECT_EQ(RowAttribute(conn.rows[1], "http_user_agent"), "ua-c");
+  EXPECT_EQ(conn.rows[1].response_code, 204);
+  EXPECT_EQ(conn.stats().invalid, 0u);
+}
+
+// The parser's own account: frames taken in pieces are counted.
+TEST(Http2Parser, LargeHeaderFramesAreCountedAndDecoded) {
+  const L7Config config;
+  Http2Parser p(config);
+  l7test::EngineLikeFeeder feed(&p, 1024);
+  Encoder client;
+  feed.Feed(kC2S, Preface());
+  feed.Feed(kC2S, HeadersFrame(1, client.Block(Get("/big", {{"cookie", Incompressible(5000, 4)}})),
+                               true));
+  feed.Feed(kC2S, HeadersFrame(3, client.Block(Get("/small")), true));
+  ASSERT_EQ(feed.messages.size(), 2u);
+  EXPECT_EQ(feed.messages[0].request_resource, "/big");
+  EXPECT_EQ(feed.messages[1].request_resource, "/small");
+  EXPECT_EQ(p.stats().pieced_header_frames, 1u);
+  EXPECT_EQ(p.stats().hpack_errors, 0u);
+  EXPECT_FALSE(p.broken());
+  EXPECT_TRUE(feed.Idle(kC2S));
+}
+
+// A parse bound too small to show a padded HEADERS frame's pad length ends the connection.
+TEST(Http2Parser, BoundTooSmallForAFramePrefix) {
+  const L7Config config;
+  Http2Parser p(config);
+  L7Message m;
+  const std::string f = Frame(kHeaders, kFlagPadded | kFlagEndHeaders, 1, "\x01\x82\x00"s);
+  EXPECT_EQ(p.Parse(ParseInput{kC2S, std::string_view(f).substr(0, 9), true, false}, &m).state,
+            ParseState::kInvalid);
+  EXPECT_EQ(p.stats().broken_reason, BrokenReason::kHeaderBlockTooLarge);
+}
+
+TEST(Http2, HpackErrorIsCountedAndTheNextBlockStartsAfresh) {
   H2 h;
   h.Start();
   // Index 200 does not exist (static table 61 entries, dynamic table empty).
   h.conn.C2S(HeadersFrame(1, "\xff\x89\x01"s), 10);
   h.conn.C2S(h.Req(3, Get("/later")), 20);
   h.conn.S2C(h.Resp(3, {{":status", "200"}}, true), 30);
-  EXPECT_TRUE(h.conn.rows.empty());
-  EXPECT_EQ(h.conn.stats().invalid, 1u);
+  ASSERT_EQ(h.conn.rows.size(), 1u);
+  EXPECT_EQ(h.conn.rows[0].request_resource, "/later");
+  EXPECT_EQ(h.conn.rows[0].response_code, 200);
+  EXPECT_EQ(h.conn.stats().invalid, 0u);
+}
+
+// A capture that begins mid-connection: the blocks refer to table entries indexed before it.
+// Nothing is decoded wrongly: what refers to unseen entries fails, is counted and marked, and
+// what was indexed since the capture began decodes.
+TEST(Http2, JoinedMidConnectionMarksWhatItCannotDecode) {
+  Encoder client, server;
+  // The blocks of streams 1 and 3, which the capture missed, index what stream 5 refers to.
+  for (int i = 0; i < 2; ++i) {
+    EXPECT_FALSE(client.Block(Get("/old", {{"user-agent", "ua-old"}})).empty());
+    EXPECT_FALSE(server.Block({{":status", "200"}, {"server", "srv-old"}}).empty());
+  }
+  Conn conn({&kSpec});
+  // Stream 5 refers to :authority and user-agent of the missed blocks; stream 7 names a new
+  // authority and agent (indexed from now on), stream 9 refers to those.
+  conn.C2S(HeadersFrame(5, client.Block(Get("/five", {{"user-agent", "ua-old"}})), true), 10);
+  conn.S2C(HeadersFrame(5, server.Block({{":status", "404"}, {"server", "srv-old"}}), true), 11);
+  const Headers fresh = {{":method", "GET"},
+                         {":scheme", "http"},
+                         {":authority", "new.example"},
+                         {":path", "/seven"},
+                         {"user-agent", "ua-new"}};
+  conn.C2S(HeadersFrame(7, client.Block(fresh), true), 20);
+  conn.S2C(HeadersFrame(7, server.Block({{":status", "200"}}), true), 21);
+  Headers again = fresh;
+  again[3].second = "/nine";
+  conn.C2S(HeadersFrame(9, client.Block(again), true), 30);
+  conn.S2C(HeadersFrame(9, server.Block({{":status", "200"}}), true), 31);
+  conn.End(100);
+  ASSERT_EQ(conn.rows.size(), 3u);
+  // Stream 5: the request's block fails at :authority (only :method was decoded), the
+  // response's after :status: both reported as far as they go, marked.
+  const L7FlowLog& five = conn.rows[0];
+  EXPECT_EQ(five.request_id, 5u);
+  EXPECT_EQ(five.request_type, "GET");
+  EXPECT_EQ(five.request_domain, "");
+  EXPECT_EQ(five.response_code, 404);
+  EXPECT_EQ(RowAttribute(five, "http2_broken"), "hpack error");
+  EXPECT_EQ(RowAttribute(five, "http_user_agent"), "");
+  for (size_t i = 1; i < 3; ++i) {
+    const L7FlowLog& r = conn.rows[i];
+    EXPECT_EQ(r.request_domain, "new.example");
+    EXPECT_EQ(r.request_resource, i == 1 ? "/seven" : "/nine");
+    EXPECT_EQ(RowAttribute(r, "http_user_agent"), "ua-new");
+    EXPECT_EQ(RowAttribute(r, "http2_broken"), "");
+    EXPECT_EQ(r.response_code, 200);
+  }
+  EXPECT_EQ(conn.stats().invalid, 0u);
 }
 
 TEST(Http2, LostBytesStopDecoding) {
