@@ -296,18 +296,6 @@ bool IsTopicName(std::string_view s) {
 
 std::string Bounded(std::string_view s) { return std::string(s.substr(0, kMaxKept)); }
 
-std::string Hex(std::string_view bytes) {
-  static constexpr char kDigits[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(bytes.size() * 2);
-  for (char c : bytes) {
-    const auto b = static_cast<uint8_t>(c);
-    out.push_back(kDigits[b >> 4]);
-    out.push_back(kDigits[b & 0xf]);
-  }
-  return out;
-}
-
 // Reads the Kafka primitive types (protocol.html § Protocol Primitive Types); `flexible` selects
 // the compact forms (unsigned varint lengths + 1) of strings, bytes and arrays.
 class Reader {
@@ -477,7 +465,11 @@ struct Topics {
 };
 
 void SetTopicId(L7Message* out, std::string_view uuid) {
-  out->attributes.emplace_back("topic_id", Hex(uuid));
+  out->attributes.emplace_back("topic_id", TopicIdString(uuid));
+}
+
+bool IsNullUuid(std::string_view id) {
+  return id.find_first_not_of('\0') == std::string_view::npos;
 }
 
 void SetGroup(L7Message* out, std::string_view group) {
@@ -521,12 +513,16 @@ void OfferRecordHeaders(std::string_view batch, TraceHeaderCollector* collector)
   }
 }
 
-// Reads a topic: its name, or (topic-id versions) its uuid, kept as attribute topic_id.
-bool ReadTopic(Reader& r, bool by_id, Topics* topics, L7Message* out) {
+// Reads a topic: its name, or (topic-id versions: `by_id` set) its uuid, kept as attribute
+// topic_id and named as a Metadata exchange of the flow named it (else by the id's text form).
+bool ReadTopic(Reader& r, const TopicIds* by_id, Topics* topics, L7Message* out) {
   std::string_view name;
-  if (by_id) {
-    if (!r.Uuid(&name)) return false;
-    if (topics->count == 0 && out->attributes.empty()) SetTopicId(out, name);
+  if (by_id != nullptr) {
+    std::string_view id;
+    if (!r.Uuid(&id)) return false;
+    if (topics->count == 0 && out->attributes.empty()) SetTopicId(out, id);
+    name = by_id->Find(id);
+    topics->Add(name.empty() ? std::string_view(TopicIdString(id)) : name);
     return true;
   }
   if (!r.String(&name)) return false;
@@ -536,7 +532,8 @@ bool ReadTopic(Reader& r, bool by_id, Topics* topics, L7Message* out) {
 
 // ProduceRequest: transactional_id (v3+), acks int16, timeout_ms int32,
 // topic_data [name (topic_id uuid v13+), partition_data [index int32, records]].
-void DecodeProduce(Reader& r, int version, const L7Config& config, L7Message* out) {
+void DecodeProduce(Reader& r, int version, const L7Config& config, const TopicIds& ids,
+                   L7Message* out) {
   std::string_view s;
   int16_t acks;
   int32_t n_topics;
@@ -547,7 +544,9 @@ void DecodeProduce(Reader& r, int version, const L7Config& config, L7Message* ou
   if (!r.Skip(4) || !r.Array(&n_topics)) return;
   for (int32_t t = 0; t < n_topics && t < kMaxWalk; ++t) {
     int32_t n_partitions, partition;
-    if (!ReadTopic(r, version >= 13, &topics, out) || !r.Array(&n_partitions)) break;
+    if (!ReadTopic(r, version >= 13 ? &ids : nullptr, &topics, out) || !r.Array(&n_partitions)) {
+      break;
+    }
     bool whole = true;
     for (int32_t i = 0; i < n_partitions && i < kMaxWalk; ++i) {
       std::string_view records;
@@ -580,7 +579,7 @@ void DecodeProduce(Reader& r, int version, const L7Config& config, L7Message* ou
 // topics [topic (topic_id uuid v13+), partitions [partition int32, current_leader_epoch int32
 // (v9+), fetch_offset int64, last_fetched_epoch int32 (v12+), log_start_offset int64 (v5+),
 // partition_max_bytes int32]].
-void DecodeFetch(Reader& r, int version, L7Message* out) {
+void DecodeFetch(Reader& r, int version, const TopicIds& ids, L7Message* out) {
   const size_t fixed = (version <= 14 ? 4 : 0) + 8 + (version >= 3 ? 4 : 0) +
                        (version >= 4 ? 1 : 0) + (version >= 7 ? 8 : 0);
   const size_t partition_rest =
@@ -590,7 +589,9 @@ void DecodeFetch(Reader& r, int version, L7Message* out) {
   if (r.Skip(fixed) && r.Array(&n_topics)) {
     for (int32_t t = 0; t < n_topics && t < kMaxWalk; ++t) {
       int32_t n_partitions, partition;
-      if (!ReadTopic(r, version >= 13, &topics, out) || !r.Array(&n_partitions)) break;
+      if (!ReadTopic(r, version >= 13 ? &ids : nullptr, &topics, out) || !r.Array(&n_partitions)) {
+        break;
+      }
       bool whole = true;
       for (int32_t i = 0; i < n_partitions && i < kMaxWalk && whole; ++i) {
         whole = r.I32(&partition);
@@ -604,15 +605,17 @@ void DecodeFetch(Reader& r, int version, L7Message* out) {
 }
 
 // MetadataRequest: topics [name] (v0; nullable v1+ where null means all topics;
-// [topic_id uuid, name nullable] v10+), then flags we do not need.
-void DecodeMetadata(Reader& r, int version, L7Message* out) {
+// [topic_id uuid, name nullable] v10+), then flags we do not need. A topic named both ways
+// teaches `ids` its name.
+void DecodeMetadata(Reader& r, int version, TopicIds* ids, L7Message* out) {
   int32_t n_topics;
   Topics topics;
   if (r.Array(&n_topics)) {
     for (int32_t t = 0; t < n_topics && t < kMaxWalk; ++t) {
-      std::string_view name;
-      if ((version >= 10 && !r.Skip(16)) || !r.String(&name) || !r.TaggedFields()) break;
+      std::string_view id, name;
+      if ((version >= 10 && !r.Uuid(&id)) || !r.String(&name) || !r.TaggedFields()) break;
       topics.Add(name);
+      if (!id.empty()) ids->Learn(id, name);
     }
   }
   topics.Fill(out);
@@ -628,7 +631,7 @@ void DecodeListOffsets(Reader& r, int version, L7Message* out) {
   if (r.Skip(4 + (version >= 2 ? 1 : 0)) && r.Array(&n_topics)) {
     for (int32_t t = 0; t < n_topics && t < kMaxWalk; ++t) {
       int32_t n_partitions, partition;
-      if (!ReadTopic(r, false, &topics, out) || !r.Array(&n_partitions)) break;
+      if (!ReadTopic(r, nullptr, &topics, out) || !r.Array(&n_partitions)) break;
       bool whole = true;
       for (int32_t i = 0; i < n_partitions && i < kMaxWalk && whole; ++i) {
         whole = r.I32(&partition);
@@ -657,7 +660,7 @@ void DecodeOffsetFetch(Reader& r, int version, L7Message* out) {
   if (r.Array(&n_topics)) {
     for (int32_t t = 0; t < n_topics && t < kMaxWalk; ++t) {
       int32_t n_partitions, partition;
-      if (!ReadTopic(r, false, &topics, out) || !r.Array(&n_partitions)) break;
+      if (!ReadTopic(r, nullptr, &topics, out) || !r.Array(&n_partitions)) break;
       bool whole = true;
       for (int32_t i = 0; i < n_partitions && i < kMaxWalk && whole; ++i) {
         whole = r.I32(&partition);
@@ -688,7 +691,7 @@ void DecodeOffsetCommit(Reader& r, int version, L7Message* out) {
   if (r.Array(&n_topics)) {
     for (int32_t t = 0; t < n_topics && t < kMaxWalk; ++t) {
       int32_t n_partitions, partition;
-      if (!ReadTopic(r, false, &topics, out) || !r.Array(&n_partitions)) break;
+      if (!ReadTopic(r, nullptr, &topics, out) || !r.Array(&n_partitions)) break;
       bool whole = true;
       for (int32_t i = 0; i < n_partitions && i < kMaxWalk && whole; ++i) {
         whole = r.I32(&partition);
@@ -755,6 +758,49 @@ bool FirstPartitionError(Reader& r, bool topic_id, int16_t* code) {
   return r.Array(&partitions) && partitions >= 1 && r.Skip(4) && r.I16(code);
 }
 
+// MetadataResponse up to its topics: throttle_time_ms (v3+), brokers [node_id, host, port,
+// rack (v1+)], cluster_id (v2+), controller_id (v1+).
+bool SkipMetadataHead(Reader& r, int version) {
+  std::string_view s;
+  if (version >= 3 && !r.Skip(4)) return false;
+  int32_t brokers;
+  if (!r.Array(&brokers) || brokers > kMaxWalk) return false;
+  for (int32_t i = 0; i < brokers; ++i) {
+    if (!r.Skip(4) || !r.String(&s) || !r.Skip(4)) return false;
+    if (version >= 1 && !r.String(&s)) return false;
+    if (!r.TaggedFields()) return false;
+  }
+  if (version >= 2 && !r.String(&s)) return false;
+  return version < 1 || r.Skip(4);
+}
+
+// The topics of a MetadataResponse v10+ (as far as the data shown goes) teach `ids` their
+// names: topics [error_code, name, topic_id uuid, is_internal, partitions [error_code,
+// partition_index, leader_id, leader_epoch (v7+), replica_nodes [int32], isr_nodes [int32],
+// offline_replicas [int32] (v5+)], topic_authorized_operations (v8+)].
+void LearnMetadataTopics(Reader& r, int version, TopicIds* ids) {
+  int32_t n_topics;
+  if (version < 10 || !SkipMetadataHead(r, version) || !r.Array(&n_topics)) return;
+  for (int32_t t = 0; t < n_topics && t < kMaxWalk; ++t) {
+    std::string_view name, id;
+    int32_t n_partitions;
+    if (!r.Skip(2) || !r.String(&name) || !r.Uuid(&id)) return;
+    ids->Learn(id, name);
+    if (!r.Skip(1) || !r.Array(&n_partitions)) return;
+    for (int32_t i = 0; i < n_partitions && i < kMaxWalk; ++i) {
+      if (!r.Skip(2 + 4 + 4 + (version >= 7 ? 4 : 0))) return;
+      for (int list = 0; list < (version >= 5 ? 3 : 2); ++list) {
+        int32_t nodes;
+        if (!r.Array(&nodes) || (nodes > 0 && !r.Skip(size_t{4} * static_cast<size_t>(nodes)))) {
+          return;
+        }
+      }
+      if (!r.TaggedFields()) return;
+    }
+    if ((version >= 8 && !r.Skip(4)) || !r.TaggedFields()) return;
+  }
+}
+
 // The error code of a response, where it is cheap to reach; false when there is none.
 bool DecodeResponseCode(Reader& r, int api_key, int version, int16_t* code) {
   std::string_view s;
@@ -808,19 +854,8 @@ bool DecodeResponseCode(Reader& r, int api_key, int version, int16_t* code) {
       return (version < 2 || r.Skip(4)) && FirstPartitionError(r, false, code);
     case 8:  // OffsetCommit: throttle from v3
       return (version < 3 || r.Skip(4)) && FirstPartitionError(r, false, code);
-    case 3: {  // Metadata: throttle (v3+), brokers, cluster_id (v2+), controller_id (v1+), topics
-      if (version >= 3 && !r.Skip(4)) return false;
-      int32_t brokers;
-      if (!r.Array(&brokers) || brokers > kMaxWalk) return false;
-      for (int32_t i = 0; i < brokers; ++i) {
-        if (!r.Skip(4) || !r.String(&s) || !r.Skip(4)) return false;
-        if (version >= 1 && !r.String(&s)) return false;
-        if (!r.TaggedFields()) return false;
-      }
-      if (version >= 2 && !r.String(&s)) return false;
-      if (version >= 1 && !r.Skip(4)) return false;
-      return r.Array(&n) && n >= 1 && r.I16(code);
-    }
+    case 3:  // Metadata: the first topic's error_code
+      return SkipMetadataHead(r, version) && r.Array(&n) && n >= 1 && r.I16(code);
     case 15:  // DescribeGroups: throttle from v1; groups [error_code, ...]
       return (version < 1 || r.Skip(4)) && r.Array(&n) && n >= 1 && r.I16(code);
     case 42:  // DeleteGroups: throttle; results [group_id, error_code]
@@ -945,6 +980,50 @@ void KafkaParser::Forget(uint32_t correlation_id) {
   }
 }
 
+void TopicIds::Learn(std::string_view id, std::string_view name) {
+  if (id.size() != 16 || IsNullUuid(id) || name.empty() || !IsTopicName(name)) return;
+  for (Entry& e : entries_) {
+    if (std::string_view(e.id.data(), e.id.size()) == id) {
+      e.name.assign(name);
+      return;
+    }
+  }
+  Entry* e;
+  if (entries_.size() < kMax) {
+    e = &entries_.emplace_back();
+  } else {
+    e = &entries_[next_];
+    next_ = (next_ + 1) % kMax;
+  }
+  std::copy(id.begin(), id.end(), e->id.begin());
+  e->name.assign(name);
+}
+
+std::string_view TopicIds::Find(std::string_view id) const {
+  for (const Entry& e : entries_) {
+    if (std::string_view(e.id.data(), e.id.size()) == id) return e.name;
+  }
+  return {};
+}
+
+std::string TopicIdString(std::string_view id) {
+  static constexpr char kAlphabet[] =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+  std::string out;
+  uint32_t acc = 0;
+  int bits = 0;
+  for (char c : id) {
+    acc = (acc << 8) | static_cast<uint8_t>(c);
+    bits += 8;
+    while (bits >= 6) {
+      bits -= 6;
+      out.push_back(kAlphabet[(acc >> bits) & 0x3f]);
+    }
+  }
+  if (bits > 0) out.push_back(kAlphabet[(acc << (6 - bits)) & 0x3f]);
+  return out;
+}
+
 ParseResult KafkaParser::Parse(const ParseInput& in, L7Message* out) {
   if (in.is_udp) return ParseResult::Invalid();
   return in.dir == Direction::kClientToServer ? ParseRequest(in, out) : ParseResponse(in, out);
@@ -979,16 +1058,16 @@ ParseResult KafkaParser::ParseRequest(const ParseInput& in, L7Message* out) {
   Reader r(body, IsFlexible(h.api_key, h.api_version));
   switch (h.api_key) {
     case kProduce:
-      DecodeProduce(r, h.api_version, config_, out);
+      DecodeProduce(r, h.api_version, config_, topic_ids_, out);
       break;
     case kFetch:
-      DecodeFetch(r, h.api_version, out);
+      DecodeFetch(r, h.api_version, topic_ids_, out);
       break;
     case kListOffsets:
       DecodeListOffsets(r, h.api_version, out);
       break;
     case kMetadata:
-      DecodeMetadata(r, h.api_version, out);
+      DecodeMetadata(r, h.api_version, &topic_ids_, out);
       break;
     case kOffsetCommit:
       DecodeOffsetCommit(r, h.api_version, out);
@@ -1026,9 +1105,13 @@ ParseResult KafkaParser::ParseResponse(const ParseInput& in, L7Message* out) {
   // ApiVersions responses keep header v0 even in flexible versions, so that a client can read
   // them whatever version the broker supports (KIP-511).
   const bool header_tags = flexible && api_key != kApiVersions;
+  const bool header_ok = !header_tags || body.TaggedFields();
+  if (header_ok && api_key == kMetadata) {
+    Reader topics = body;
+    LearnMetadataTopics(topics, api_version, &topic_ids_);
+  }
   int16_t code = 0;
-  const bool has_code = (!header_tags || body.TaggedFields()) &&
-                        DecodeResponseCode(body, api_key, api_version, &code);
+  const bool has_code = header_ok && DecodeResponseCode(body, api_key, api_version, &code);
 
   out->is_request = false;
   out->request_type = std::string(ApiName(api_key));

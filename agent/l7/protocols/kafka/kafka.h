@@ -7,7 +7,9 @@
 #include <array>
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <string_view>
+#include <vector>
 
 #include "agent/l7/l7_config.h"
 #include "agent/l7/parser.h"
@@ -24,6 +26,30 @@ std::string_view ErrorName(int error_code);
 // member, unsupported) -> client error; every other non-zero code -> server error.
 L7ResponseStatus StatusOfError(int error_code);
 
+// Topic id (16-byte uuid) → topic name, learnt from the Metadata exchanges of one flow, for the
+// requests that name topics by id only (Fetch v13+, Produce v13+). Bounded: beyond kMax names
+// the oldest is forgotten.
+class TopicIds {
+ public:
+  static constexpr size_t kMax = 256;
+  void Learn(std::string_view id, std::string_view name);
+  // "" when unknown.
+  std::string_view Find(std::string_view id) const;
+  size_t size() const { return entries_.size(); }
+
+ private:
+  struct Entry {
+    std::array<char, 16> id;
+    std::string name;
+  };
+  std::vector<Entry> entries_;
+  size_t next_ = 0;  // the entry to overwrite when full
+};
+
+// Kafka's text form of a topic id (org.apache.kafka.common.Uuid#toString: URL-safe base64
+// without padding, 22 characters), as kafka-topics --describe prints it.
+std::string TopicIdString(std::string_view id);
+
 class KafkaParser final : public Parser {
  public:
   explicit KafkaParser(const L7Config& config) : config_(config) {}
@@ -32,6 +58,8 @@ class KafkaParser final : public Parser {
 
   // Requests awaiting their response (tests).
   size_t pending() const;
+  // Topic ids this flow's Metadata exchanges named (tests).
+  const TopicIds& topic_ids() const { return topic_ids_; }
 
  private:
   struct Pending {
@@ -53,6 +81,7 @@ class KafkaParser final : public Parser {
   const L7Config& config_;
   std::array<Pending, kMaxPending> pending_{};
   size_t next_ = 0;
+  TopicIds topic_ids_;
 };
 
 }  // namespace flowscope::agent::l7::kafka

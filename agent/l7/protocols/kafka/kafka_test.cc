@@ -357,10 +357,126 @@ TEST(KafkaTest, FetchV13NamesTopicsById) {
       .Tags();
   L7Message m;
   ASSERT_EQ(ParseOne(p, kC2S, Request(1, 13, 3, "c", b.str(), true), &m).state, ParseState::kOk);
-  EXPECT_EQ(m.request_domain, "");
+  // No Metadata exchange named the topic: it is named by its id, as Kafka's tools print it.
+  EXPECT_EQ(m.request_domain, "ASNFZ4mrze8BI0VniavN7w");
+  EXPECT_EQ(m.endpoint, "ASNFZ4mrze8BI0VniavN7w-2");
   ASSERT_EQ(m.attributes.size(), 1u);
   EXPECT_EQ(m.attributes[0].first, "topic_id");
-  EXPECT_EQ(m.attributes[0].second, "0123456789abcdef0123456789abcdef");
+  EXPECT_EQ(m.attributes[0].second, "ASNFZ4mrze8BI0VniavN7w");
+}
+
+TEST(KafkaTest, TopicIdText) {
+  EXPECT_EQ(TopicIdString(std::string(16, '\0')), "AAAAAAAAAAAAAAAAAAAAAA");
+  // org.apache.kafka.common.Uuid#toString of 0x0123456789abcdef0123456789abcdef.
+  EXPECT_EQ(TopicIdString("\x01\x23\x45\x67\x89\xab\xcd\xef\x01\x23\x45\x67\x89\xab\xcd\xef"s),
+            "ASNFZ4mrze8BI0VniavN7w");
+  EXPECT_EQ(TopicIdString(std::string(16, '\xff')), "_____________________w");
+}
+
+// 16-byte topic id number `n`.
+std::string TopicId(uint8_t n) { return std::string(15, '\x5a') + static_cast<char>(n); }
+
+// A Fetch v13 request (flexible) for partition 0 of each topic id.
+std::string FetchV13(int32_t corr, const std::vector<std::string>& ids) {
+  Buf b;
+  b.I32(-1).I32(500).I32(1).I32(1000).I8(0).I32(0).I32(-1).CArr(ids.size());
+  for (const std::string& id : ids) {
+    b.Raw(id).CArr(1).I32(0).I32(-1).I64(0).I32(-1).I64(-1).I32(1000).Tags().Tags();
+  }
+  b.CArr(0).CStr("").Tags();
+  return Request(1, 13, corr, "c", b.str(), true);
+}
+
+// A Metadata v12 response (flexible) with one broker and `topics` (name, id), one partition each.
+std::string MetadataV12Response(int32_t corr,
+                                const std::vector<std::pair<std::string, std::string>>& topics) {
+  Buf b;
+  b.I32(0).CArr(1).I32(1).CStr("broker-1").I32(9092).UVar(0).Tags();  // rack: null
+  b.CStr("cluster").I32(1).CArr(topics.size());
+  for (const auto& [name, id] : topics) {
+    b.I16(0).CStr(name).Raw(id).I8(0);
+    b.CArr(1).I16(0).I32(0).I32(1).I32(5).CArr(1).I32(1).CArr(1).I32(1).CArr(0).Tags();
+    b.I32(-2147483648).Tags();
+  }
+  b.Tags();
+  return Response(corr, b.str(), /*header_tags=*/true);
+}
+
+// Fetch v13+ names topics by id: the names come from the Metadata responses of the flow.
+TEST(KafkaTest, FetchV13TopicIdsNamedByMetadata) {
+  L7Config config = Config();
+  KafkaParser p(config);
+  // Metadata v12 request (flexible): topics [topic_id (null), name], auto-create, authorised ops.
+  const std::string req = Request(3, 12, 7, "c",
+                                  Buf()
+                                      .CArr(2)
+                                      .Raw(std::string(16, '\0'))
+                                      .CStr("orders")
+                                      .Tags()
+                                      .Raw(std::string(16, '\0'))
+                                      .CStr("payments")
+                                      .Tags()
+                                      .I8(1)
+                                      .I8(0)
+                                      .Tags()
+                                      .str(),
+                                  true);
+  L7Message m;
+  ASSERT_EQ(ParseOne(p, kC2S, req, &m).state, ParseState::kOk);
+  EXPECT_EQ(m.request_resource, "orders,payments");
+  EXPECT_EQ(p.topic_ids().size(), 0u);  // null ids teach nothing
+  L7Message rm;
+  ASSERT_EQ(
+      ParseOne(p, kS2C, MetadataV12Response(7, {{"orders", TopicId(1)}, {"payments", TopicId(2)}}),
+               &rm)
+          .state,
+      ParseState::kOk);
+  EXPECT_EQ(rm.code, 0);
+  EXPECT_EQ(p.topic_ids().size(), 2u);
+
+  L7Message f;
+  ASSERT_EQ(ParseOne(p, kC2S, FetchV13(8, {TopicId(2), TopicId(1), TopicId(3)}), &f).state,
+            ParseState::kOk);
+  EXPECT_EQ(f.request_type, "Fetch");
+  EXPECT_EQ(f.request_domain, "payments");
+  EXPECT_EQ(f.endpoint, "payments-0");
+  // An id no Metadata response named is shown as Kafka's tools show it.
+  EXPECT_EQ(f.request_resource, "payments,orders," + TopicIdString(TopicId(3)));
+  ASSERT_EQ(f.attributes.size(), 1u);
+  EXPECT_EQ(f.attributes[0].second, TopicIdString(TopicId(2)));
+
+  // A later Metadata response may rename an id (a topic deleted and re-created elsewhere).
+  ASSERT_EQ(
+      ParseOne(p, kC2S, Request(3, 12, 9, "c", Buf().UVar(0).I8(1).I8(0).Tags().str(), true), &m)
+          .state,
+      ParseState::kOk);
+  ASSERT_EQ(ParseOne(p, kS2C, MetadataV12Response(9, {{"renamed", TopicId(1)}}), &rm).state,
+            ParseState::kOk);
+  L7Message f2;
+  ASSERT_EQ(ParseOne(p, kC2S, FetchV13(10, {TopicId(1)}), &f2).state, ParseState::kOk);
+  EXPECT_EQ(f2.request_domain, "renamed");
+}
+
+// The names a flow keeps are bounded; the oldest go first.
+TEST(KafkaTest, TopicIdsAreBounded) {
+  TopicIds ids;
+  for (int i = 0; i < 300; ++i) {
+    std::string id(16, '\x01');
+    id[0] = static_cast<char>(i >> 8);
+    id[1] = static_cast<char>(i);
+    ids.Learn(id, "t" + std::to_string(i));
+  }
+  EXPECT_EQ(ids.size(), TopicIds::kMax);
+  std::string first(16, '\x01'), last(16, '\x01');
+  first[0] = 0, first[1] = 0;
+  last[0] = 1, last[1] = static_cast<char>(299 - 256);
+  EXPECT_EQ(ids.Find(first), "");
+  EXPECT_EQ(ids.Find(last), "t299");
+  // Null ids and names that are not topic names are not learnt.
+  ids.Learn(std::string(16, '\0'), "x");
+  ids.Learn(std::string(16, '\x07'), "bad name\xff");
+  EXPECT_EQ(ids.Find(std::string(16, '\0')), "");
+  EXPECT_EQ(ids.Find(std::string(16, '\x07')), "");
 }
 
 TEST(KafkaTest, BigFetchResponseIsSkippedBySize) {
