@@ -7,5 +7,6 @@ namespace flowscope::cli {
 
 void RegisterPcapCommand(CLI::App& app, int* exit_code);
 void RegisterCaptureCommand(CLI::App& app, int* exit_code);
+void RegisterAgentCommand(CLI::App& app, int* exit_code);
 
 }  // namespace flowscope::cli

@@ -21,6 +21,7 @@ int main(int argc, char** argv) {
   int exit_code = 0;
   flowscope::cli::RegisterPcapCommand(app, &exit_code);
   flowscope::cli::RegisterCaptureCommand(app, &exit_code);
+  flowscope::cli::RegisterAgentCommand(app, &exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -19,6 +19,7 @@ struct DirStream {
   std::string buf;         // start of a message that needed more bytes (≤ max_parse_bytes)
   uint64_t buf_ts = 0;     // when buf[0] was seen
   uint32_t buf_seq = 0;
+  PayloadMeta buf_meta;    // of the payload that brought buf[0]
   uint64_t skip = 0;       // bytes of the current message still to drop
   bool to_boundary = false;  // dropping bytes until the parser finds a message start
   bool seq_known = false;
@@ -142,7 +143,7 @@ bool L7Engine::Infer(FlowL7State* st, const FlowInfo& flow, Direction dir,
 
 void L7Engine::OnPayload(FlowL7StatePtr* state, const FlowInfo& flow,
                          Direction dir, uint64_t ts, bool has_seq, uint32_t seq,
-                         std::string_view data, uint32_t wire_len) {
+                         std::string_view data, uint32_t wire_len, const PayloadMeta* meta) {
   ++stats_.payloads;
   stats_.bytes += data.size();
   if (*state == nullptr) state->reset(new FlowL7State());
@@ -178,7 +179,7 @@ void L7Engine::OnPayload(FlowL7StatePtr* state, const FlowInfo& flow,
   if (st->parser == nullptr) {
     if (!Infer(st, flow, dir, data)) return;
   }
-  Feed(st, flow, dir, ts, seq, data);
+  Feed(st, flow, dir, ts, seq, data, meta != nullptr ? *meta : PayloadMeta{});
   if (wire_len > data.size()) {
     // The capture cut this payload: what follows in the stream is unknown ground.
     ++stats_.truncated;
@@ -191,7 +192,7 @@ void L7Engine::OnPayload(FlowL7StatePtr* state, const FlowInfo& flow,
 }
 
 void L7Engine::Feed(FlowL7State* st, const FlowInfo& flow, Direction dir, uint64_t ts,
-                    uint32_t seq, std::string_view data) {
+                    uint32_t seq, std::string_view data, const PayloadMeta& meta) {
   DirStream& ds = st->dir[static_cast<int>(dir)];
   const bool udp = flow.protocol == kIpProtoUdp;
   const size_t max = config_.max_parse_bytes;
@@ -202,6 +203,8 @@ void L7Engine::Feed(FlowL7State* st, const FlowInfo& flow, Direction dir, uint64
         st->parser->Parse(ParseInput{dir, data.substr(0, max), true, true, ts}, &msg);
     if (r.state == ParseState::kOk) {
       if (msg.timestamp_ns == 0) msg.timestamp_ns = ts;
+      msg.syscall_trace_id = meta.syscall_trace_id;
+      msg.syscall_thread = meta.thread_id;
       Deliver(st, flow, std::move(msg));
     } else {
       ++stats_.invalid;
@@ -247,6 +250,7 @@ void L7Engine::Feed(FlowL7State* st, const FlowInfo& flow, Direction dir, uint64
         ds.buf.assign(view.data(), view.size());
         ds.buf_ts = ts;
         ds.buf_seq = seq;
+        ds.buf_meta = meta;
         data = {};
       }
       continue;
@@ -270,6 +274,9 @@ void L7Engine::Feed(FlowL7State* st, const FlowInfo& flow, Direction dir, uint64
     const size_t consumed = std::min<size_t>(r.consumed, view.size());
     if (msg.timestamp_ns == 0) msg.timestamp_ns = buffered ? ds.buf_ts : ts;
     msg.tcp_seq = buffered ? ds.buf_seq : seq;
+    const PayloadMeta& first_meta = buffered ? ds.buf_meta : meta;
+    msg.syscall_trace_id = first_meta.syscall_trace_id;
+    msg.syscall_thread = first_meta.thread_id;
     if (buffered) {
       const size_t old = ds.buf.size() - appended;
       if (consumed >= old) {
@@ -412,6 +419,10 @@ void L7Engine::Emit(FlowL7State* st, const FlowInfo& flow, L7Message* req, L7Mes
   r.agent_id = flow.agent_id;
   r.capture_nic = std::string(flow.capture_nic);
   r.is_tls = flow.is_tls;
+  r.process_id_0 = flow.process_id_0;
+  r.process_id_1 = flow.process_id_1;
+  if (!flow.process_kname_0.empty()) r.process_kname_0 = std::string(flow.process_kname_0);
+  if (!flow.process_kname_1.empty()) r.process_kname_1 = std::string(flow.process_kname_1);
   r.type = type;
   r.response_status = status;
   const L7Message* first = req ? req : resp;
@@ -434,6 +445,8 @@ void L7Engine::Emit(FlowL7State* st, const FlowInfo& flow, L7Message* req, L7Mes
     r.request_id = req->request_id;
     r.request_length = req->length;
     r.req_tcp_seq = req->tcp_seq;
+    r.syscall_trace_id_request = req->syscall_trace_id;
+    r.syscall_thread_0 = req->syscall_thread;
     r.trace_id = std::move(req->trace.trace_id);
     r.span_id = std::move(req->trace.span_id);
     r.parent_span_id = std::move(req->trace.parent_span_id);
@@ -460,6 +473,8 @@ void L7Engine::Emit(FlowL7State* st, const FlowInfo& flow, L7Message* req, L7Mes
     r.has_sql_affected_rows = resp->has_affected_rows;
     r.sql_affected_rows = resp->affected_rows;
     r.resp_tcp_seq = resp->tcp_seq;
+    r.syscall_trace_id_response = resp->syscall_trace_id;
+    r.syscall_thread_1 = resp->syscall_thread;
     r.x_request_id_1 = std::move(resp->trace.x_request_id);
     if (r.trace_id.empty()) r.trace_id = std::move(resp->trace.trace_id);
     if (r.span_id.empty()) r.span_id = std::move(resp->trace.span_id);

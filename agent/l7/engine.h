@@ -32,6 +32,15 @@ struct FlowInfo {
   uint16_t agent_id = 0;
   std::string_view capture_nic;
   bool is_tls = false;  // plaintext of a TLS session (uprobes)
+  // Processes at the client (_0) and server (_1) end, when a syscall source knows them.
+  uint32_t process_id_0 = 0, process_id_1 = 0;
+  std::string_view process_kname_0, process_kname_1;
+};
+
+// What a syscall source knows about a payload beyond its bytes (eBPF socket events).
+struct PayloadMeta {
+  uint64_t syscall_trace_id = 0;
+  uint32_t thread_id = 0;
 };
 
 struct L7Stats {
@@ -89,9 +98,10 @@ class L7Engine {
   // One payload of `flow` in direction `dir`. `data` is what was captured; `wire_len` what was
   // sent (larger when the capture cut the payload). `has_seq`/`seq`: TCP sequence number of
   // data[0] when known (packets; eBPF gives it too).
+  // `meta`: syscall sources only; it goes to the messages that start in this payload.
   void OnPayload(FlowL7StatePtr* state, const FlowInfo& flow, Direction dir,
                  uint64_t timestamp_ns, bool has_seq, uint32_t seq, std::string_view data,
-                 uint32_t wire_len);
+                 uint32_t wire_len, const PayloadMeta* meta = nullptr);
   // Requests pending longer than the request timeout at `now_ns` become timeout rows.
   void Expire(FlowL7State* state, const FlowInfo& flow, uint64_t now_ns);
   // The flow is over: every pending request becomes a timeout row. The state stays (for
@@ -109,7 +119,7 @@ class L7Engine {
   friend class FlowL7State;
   bool Infer(FlowL7State* st, const FlowInfo& flow, Direction dir, std::string_view data);
   void Feed(FlowL7State* st, const FlowInfo& flow, Direction dir, uint64_t ts, uint32_t seq,
-            std::string_view data);
+            std::string_view data, const PayloadMeta& meta);
   void Deliver(FlowL7State* st, const FlowInfo& flow, L7Message&& msg);
   void Emit(FlowL7State* st, const FlowInfo& flow, L7Message* req, L7Message* resp,
             L7LogType type, L7ResponseStatus forced_status, uint64_t now_ns);

@@ -80,6 +80,10 @@ struct L7Message {
   // message it reports after its first bytes (a gRPC response completed by its trailers).
   uint64_t timestamp_ns = 0;  // when the message's first byte was seen
   uint32_t tcp_seq = 0;       // TCP sequence number of its first byte (0 for UDP)
+  // eBPF sources (PayloadMeta of the payload holding the first byte): the thread that sent or
+  // received the message and its syscall_trace_id; 0 for packets.
+  uint64_t syscall_trace_id = 0;
+  uint32_t syscall_thread = 0;
 };
 
 enum class ParseState : uint8_t { kOk, kNeedMore, kInvalid };

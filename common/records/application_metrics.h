@@ -40,6 +40,10 @@ struct ApplicationRow {
   L7Protocol l7_protocol = L7Protocol::kUnknown;
   std::string endpoint;
   uint16_t agent_id = 0;
+  SignalSource signal_source = SignalSource::kPacket;
+  // The server process when the requests were seen by eBPF on its host (0 / "" otherwise).
+  uint32_t process_id = 0;
+  std::string process_kname;
   ApplicationMeter meter;
 };
 
@@ -52,6 +56,10 @@ struct ApplicationMapRow {
   L7Protocol l7_protocol = L7Protocol::kUnknown;
   std::string endpoint;
   uint16_t agent_id = 0;
+  SignalSource signal_source = SignalSource::kPacket;
+  // Client (_0) and server (_1) processes, when eBPF saw them (0 / "" otherwise).
+  uint32_t process_id_0 = 0, process_id_1 = 0;
+  std::string process_kname_0, process_kname_1;
   ApplicationMeter meter;
 };
 
@@ -83,6 +91,9 @@ void VisitColumns(const ApplicationRow& r, V&& v) {
   v("l7_protocol_str", L7ProtocolName(r.l7_protocol));
   v("endpoint", std::string_view(r.endpoint));
   v("agent_id", r.agent_id);
+  v("signal_source", static_cast<uint32_t>(r.signal_source));
+  v("process_id", r.process_id);
+  v("process_kname", std::string_view(r.process_kname));
   VisitMeterColumns(r.meter, v);
 }
 
@@ -99,6 +110,11 @@ void VisitColumns(const ApplicationMapRow& r, V&& v) {
   v("l7_protocol_str", L7ProtocolName(r.l7_protocol));
   v("endpoint", std::string_view(r.endpoint));
   v("agent_id", r.agent_id);
+  v("signal_source", static_cast<uint32_t>(r.signal_source));
+  v("process_id_0", r.process_id_0);
+  v("process_id_1", r.process_id_1);
+  v("process_kname_0", std::string_view(r.process_kname_0));
+  v("process_kname_1", std::string_view(r.process_kname_1));
   VisitMeterColumns(r.meter, v);
 }
 
