@@ -133,7 +133,7 @@ std::string FormatBytes(uint64_t b) {
   return absl::StrFormat("%.1f MiB", static_cast<double>(b) / (1024.0 * 1024.0));
 }
 
-std::string EbpfLine(const EbpfSnapshot& s) {
+std::string EbpfLine(const EbpfSnapshot& s, double events_per_s) {
   const auto& t = s.tracer;
   const auto& p = s.pipeline;
   return absl::StrFormat(
@@ -141,7 +141,7 @@ std::string EbpfLine(const EbpfSnapshot& s) {
       "ring_full=%d copy_failed=%d map_full=%d mmsg_truncated=%d tls_no_socket=%d "
       "malformed=%d sockets_over_limit=%d; l7: invalid=%d gaps=%d truncated=%d timeouts=%d; "
       "tls libraries=%d attach_failures=%d",
-      t.events_per_second, t.data_events, p.l7.logs, p.sockets, t.ring_full, t.copy_failed,
+      events_per_s, t.data_events, p.l7.logs, p.sockets, t.ring_full, t.copy_failed,
       t.map_full, t.mmsg_truncated, t.tls_no_socket, t.malformed, p.sockets_dropped, p.l7.invalid,
       p.l7.gaps, p.truncated, p.l7.timeouts, t.tls_libraries, t.tls_attach_failures);
 }
@@ -334,8 +334,8 @@ int RunAgent(const AgentArgs& args) {
     (void)self.Report();
     const auto t0 = std::chrono::steady_clock::now();
     auto next_stats = t0 + std::chrono::duration<double>(args.stats_interval_s);
-    uint64_t last_packets = 0;
-    auto last_packets_t = t0;
+    uint64_t last_packets = 0, last_events = 0;
+    auto last_packets_t = t0, last_events_t = t0;
     auto print_stats = [&](bool final) {
       std::string line = final ? "flowscope agent: final: " : "flowscope agent: ";
       if (auto r = self.Report(); r.ok()) {
@@ -344,7 +344,16 @@ int RunAgent(const AgentArgs& args) {
       }
       absl::StrAppend(&line, ", rows ", sink.rows());
       std::fprintf(stderr, "%s\n", line.c_str());
-      if (tracer) std::fprintf(stderr, "  %s\n", EbpfLine(ebpf_pub.Get()).c_str());
+      if (tracer) {
+        const EbpfSnapshot snap = ebpf_pub.Get();
+        const auto now = std::chrono::steady_clock::now();
+        const double dt = std::chrono::duration<double>(now - last_events_t).count();
+        const uint64_t events = snap.tracer.delivered;
+        const double eps = dt > 0 ? static_cast<double>(events - last_events) / dt : 0;
+        last_events = events;
+        last_events_t = now;
+        std::fprintf(stderr, "  %s\n", EbpfLine(snap, eps).c_str());
+      }
       if (packets) {
         auto s = packet_pub.Get();
         const auto now = std::chrono::steady_clock::now();
