@@ -196,7 +196,7 @@ double AvgUs(const DelayStat& d) { return d.count ? static_cast<double>(d.sum) /
 constexpr char kL4Header[] =
     "%-15s  %-45s  %-5s  %-22s  %8s %8s  %10s %10s  %10s  %4s %4s %4s";
 constexpr char kNetHeader[] = "%-19s  %-39s  %5s  %-5s  %-6s  %8s %8s  %10s %10s  %5s %5s  %9s  %4s";
-constexpr char kL7Header[] = "%-15s  %-45s  %-10s  %-12s  %-40s  %-12s  %6s  %10s";
+constexpr char kL7Header[] = "%-15s  %-45s  %-28s  %-10s  %-12s  %-40s  %-12s  %6s  %10s";
 constexpr char kAppHeader[] =
     "%-19s  %-45s  %-45s  %-10s  %-20s  %8s %8s  %6s %6s %6s  %10s %10s %10s";
 constexpr char kMapHeader[] = "%-19s  %-39s  %-45s  %-5s  %8s %8s  %10s %10s  %5s %5s  %9s  %4s";
@@ -227,7 +227,7 @@ void RecordWriter::MaybeHeader() {
                           "s_err", "t_out", "avg_us", "p50_us", "p99_us");
       break;
     case OutputKind::kL7:
-      h = absl::StrFormat(kL7Header, "start", "client -> server", "protocol", "request",
+      h = absl::StrFormat(kL7Header, "start", "client -> server", "seen by", "protocol", "request",
                           "resource", "status", "code", "latency_us");
       break;
     case OutputKind::kNone:
@@ -297,10 +297,17 @@ void RecordWriter::OnL7Log(const L7FlowLog& r) {
   for (char& c : resource) {
     if (static_cast<unsigned char>(c) < 0x20) c = ' ';
   }
+  // Packets, or eBPF in the processes at both ends (`?` for an end not traced on this host).
+  std::string seen_by = "packet";
+  if (r.signal_source == SignalSource::kEbpf) {
+    auto name = [](const std::string& n) { return n.empty() ? std::string("?") : n.substr(0, 11); };
+    seen_by = absl::StrCat(name(r.process_kname_0), " -> ", name(r.process_kname_1),
+                           r.is_tls ? " tls" : "");
+  }
   WriteLine(absl::StrFormat(
       kL7Header, TimeOfDay(r.start_time / 1000000, r.start_time % 1000000, true),
       absl::StrCat(Endpoint(r.ip_0, r.client_port), " -> ", Endpoint(r.ip_1, r.server_port)),
-      std::string(L7ProtocolName(r.l7_protocol)), r.request_type.substr(0, 12), resource,
+      seen_by, std::string(L7ProtocolName(r.l7_protocol)), r.request_type.substr(0, 12), resource,
       std::string(L7ResponseStatusName(r.response_status)),
       r.has_response_code ? absl::StrCat(r.response_code) : std::string("-"),
       absl::StrCat(r.response_duration)));
