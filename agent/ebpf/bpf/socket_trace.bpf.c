@@ -1,11 +1,18 @@
 // SPDX-License-Identifier: GPL-2.0
-// Socket tracer: syscall tracepoints on the calls that move bytes through sockets, plus OpenSSL
+// Socket tracer: system-call hooks on the calls that move bytes through sockets, plus OpenSSL
 // uprobes for TLS plaintext, all writing to one ring buffer (records: socket_trace_event.h).
 //
 // Only tracepoints and uprobes: the target kernels have no kprobes and refuse fentry/fexit.
-// Every *_enter program resolves fd -> struct file -> struct socket -> struct sock through the
-// task's fd table (CO-RE) and keeps the call's arguments per thread only when the fd is an
-// AF_INET/AF_INET6 TCP or UDP socket; the *_exit program emits when the call moved bytes.
+// The system calls are hooked with two BTF-typed raw tracepoints, raw_syscalls sys_enter and
+// sys_exit, which dispatch on the syscall number: one cheap program call per syscall instead
+// of the perf machinery of the per-syscall tracepoints (syscalls/sys_enter_write, ...), which
+// cost about twice as much per hit (README.md "Cost"). Kernel structures are read with direct
+// BTF loads (task -> files -> fdt -> file -> socket -> sock), not bpf_probe_read_kernel calls.
+//
+// Receives are hooked at exit only: fd and buffer are still in the saved user registers, and
+// the bytes are there when the call returns. Sends and connects are also hooked at entry,
+// where the socket is resolved and the entry time and write_seq are kept in the thread's
+// task-local storage for the exit (no hash map update or delete per call).
 // README.md (same folder) documents the fields, the TCP sequence and syscall_trace_id rules.
 // vmlinux.h defines the types the libbpf headers use: it comes first.
 // clang-format off
@@ -30,6 +37,65 @@ char LICENSE[] SEC("license") = "GPL";
 #define S_IFMT 00170000
 #define S_IFSOCK 0140000
 #define EINPROGRESS 115
+#define MSG_PEEK 2
+
+// Syscall numbers and the saved user registers that hold a syscall's arguments (they are not
+// changed by the calls hooked here, so the exit side reads them too).
+#if defined(__TARGET_ARCH_x86)
+#define NR_READ 0
+#define NR_WRITE 1
+#define NR_CLOSE 3
+#define NR_READV 19
+#define NR_WRITEV 20
+#define NR_CONNECT 42
+#define NR_ACCEPT 43
+#define NR_SENDTO 44
+#define NR_RECVFROM 45
+#define NR_SENDMSG 46
+#define NR_RECVMSG 47
+#define NR_ACCEPT4 288
+#define NR_RECVMMSG 299
+#define NR_SENDMMSG 307
+#define SYSCALL_NR(regs) ((long)(regs)->orig_ax)
+#define SYSCALL_ARG0(regs) ((regs)->di)
+#define SYSCALL_ARG1(regs) ((regs)->si)
+#define SYSCALL_ARG2(regs) ((regs)->dx)
+#define SYSCALL_ARG3(regs) ((regs)->r10)
+#define SYSCALL_ARG4(regs) ((regs)->r8)
+#elif defined(__TARGET_ARCH_arm64)
+#define NR_READ 63
+#define NR_WRITE 64
+#define NR_CLOSE 57
+#define NR_READV 65
+#define NR_WRITEV 66
+#define NR_CONNECT 203
+#define NR_ACCEPT 202
+#define NR_SENDTO 206
+#define NR_RECVFROM 207
+#define NR_SENDMSG 211
+#define NR_RECVMSG 212
+#define NR_ACCEPT4 242
+#define NR_RECVMMSG 243
+#define NR_SENDMMSG 269
+#define SYSCALL_NR(regs) ((long)(regs)->syscallno)
+#define SYSCALL_ARG0(regs) ((regs)->orig_x0)  // x0 holds the return value at exit
+#define SYSCALL_ARG1(regs) ((regs)->regs[1])
+#define SYSCALL_ARG2(regs) ((regs)->regs[2])
+#define SYSCALL_ARG3(regs) ((regs)->regs[3])
+#define SYSCALL_ARG4(regs) ((regs)->regs[4])
+#else
+#error "socket_trace.bpf.c: syscall numbers and registers for this architecture are missing"
+#endif
+
+// Kernel pointers held as integers (read through the fd table, or kept between entry and
+// exit) become BTF-typed again for direct loads. bpf_rdonly_cast compiles to a register move.
+extern void* bpf_rdonly_cast(const void* obj, __u32 btf_id) __ksym;
+#define AS_FILE(p) ((struct file*)bpf_rdonly_cast((void*)(p), bpf_core_type_id_kernel(struct file)))
+#define AS_SOCKET(p) \
+  ((struct socket*)bpf_rdonly_cast((void*)(p), bpf_core_type_id_kernel(struct socket)))
+#define AS_SOCK(p) ((struct sock*)bpf_rdonly_cast((void*)(p), bpf_core_type_id_kernel(struct sock)))
+#define AS_TCP_SOCK(p) \
+  ((struct tcp_sock*)bpf_rdonly_cast((void*)(p), bpf_core_type_id_kernel(struct tcp_sock)))
 
 // ---- configuration, set by the loader before load (rodata: the verifier sees constants) ----
 const volatile __u32 self_tgid = 0;              // never trace this process (the agent)
@@ -56,26 +122,28 @@ struct {
   __uint(max_entries, 1 << 22);
 } events SEC(".maps");
 
-// Arguments of a socket call in flight. Key: pid_tgid. Writer: *_enter (sockets only).
-// Reader/deleter: *_exit.
-struct sys_args {
+// Per-thread state (task-local storage: freed with the thread, found through the task without
+// hashing). Created by the first send, connect or received message of a thread on an inet
+// socket, or by an SSL call. Writer/reader: sys_enter, sys_exit, the SSL uprobes.
+struct thread_state {
+  __u64 trace_id;  // syscall_trace_id (README.md)
+  // The send or connect in flight, resolved at entry (nr -1: none).
   __u64 sk;    // struct sock *
   __u64 file;  // struct file *
-  __u64 buf;   // buffer, iovec array, user_msghdr or mmsghdr array (by func)
-  __u64 addr;  // sockaddr of sendto/recvfrom, 0 if none
   __u64 enter_ts;
   __s32 fd;
-  __u32 vlen;  // iovec count (readv/writev)
-  __u32 seq;   // TCP write_seq (send) or copied_seq (receive) at entry
-  __u8 func;
-  __u8 pad[3];
+  __s32 nr;
+  __u32 seq;       // TCP write_seq at entry
+  __u8 last_dir;   // direction of the thread's last message (syscall_trace_id)
+  __u8 ssl_depth;  // inside an SSL_* call (ssl_calls holds it): saves that lookup otherwise
+  __u8 pad[2];
 };
 struct {
-  __uint(type, BPF_MAP_TYPE_HASH);
-  __uint(max_entries, 65536);
-  __type(key, __u64);
-  __type(value, struct sys_args);
-} args_map SEC(".maps");
+  __uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+  __uint(map_flags, BPF_F_NO_PREALLOC);
+  __type(key, int);
+  __type(value, struct thread_state);
+} threads SEC(".maps");
 
 // Known sockets. Key: struct sock * (a socket's identity while it lives). Writer: connect/accept
 // exits, first data on an unknown socket, the TLS path (tls flag). Deleter: close of the last
@@ -95,19 +163,6 @@ struct {
   __type(key, __u64);
   __type(value, struct sock_info);
 } socks SEC(".maps");
-
-// syscall_trace_id state per thread. Key: pid_tgid. Writer/reader: every data record.
-struct thread_trace {
-  __u64 id;
-  __u8 last_dir;
-  __u8 pad[7];
-};
-struct {
-  __uint(type, BPF_MAP_TYPE_LRU_HASH);
-  __uint(max_entries, 65536);
-  __type(key, __u64);
-  __type(value, struct thread_trace);
-} threads SEC(".maps");
 
 // OpenSSL call in flight. Key: pid_tgid. Writer: SSL_* uprobes; the socket syscalls made inside
 // the call fill sk/file/fd. Reader/deleter: the uretprobe. LRU: a thread killed inside an SSL
@@ -201,67 +256,61 @@ static __always_inline int is_egress(__u8 func) {
 }
 
 struct sock_ref {
-  struct sock* sk;
-  struct file* file;
+  __u64 sk;    // struct sock *
+  __u64 file;  // struct file *
   __u16 proto;
 };
 
-// fd of the current task -> its TCP/UDP inet socket. 0 when fd is not one.
-static __always_inline int fd_to_sock(__s32 fd, struct sock_ref* out) {
+// fd of the task -> its TCP/UDP inet socket. 0 when fd is not one (counted when `count_skips`).
+static __always_inline int fd_to_sock(struct task_struct* task, __s32 fd, struct sock_ref* out,
+                                      int count_skips) {
   if (fd < 0) return 0;
-  struct task_struct* task = (struct task_struct*)bpf_get_current_task();
-  struct fdtable* fdt = BPF_CORE_READ(task, files, fdt);
-  if (!fdt) return 0;
-  __u32 max_fds = BPF_CORE_READ(fdt, max_fds);
-  if ((__u32)fd >= max_fds) return 0;
-  struct file** fds = BPF_CORE_READ(fdt, fd);
-  struct file* file = NULL;
-  if (bpf_probe_read_kernel(&file, sizeof(file), &fds[fd]) || !file) return 0;
-  umode_t mode = BPF_CORE_READ(file, f_inode, i_mode);
-  if ((mode & S_IFMT) != S_IFSOCK) {
-    count(FS_CNT_NOT_SOCKET);
+  struct fdtable* fdt = task->files->fdt;
+  if ((__u32)fd >= fdt->max_fds) return 0;
+  struct file** fds = fdt->fd;  // an array of pointers: a plain integer to the verifier
+  __u64 fp = 0;
+  if (bpf_probe_read_kernel(&fp, sizeof(fp), &fds[fd]) || !fp) return 0;
+  struct file* file = AS_FILE(fp);
+  if ((file->f_inode->i_mode & S_IFMT) != S_IFSOCK) {
+    if (count_skips) count(FS_CNT_NOT_SOCKET);
     return 0;
   }
-  struct socket* sock = BPF_CORE_READ(file, private_data);
-  struct sock* sk = BPF_CORE_READ(sock, sk);
+  struct socket* sock = AS_SOCKET(file->private_data);
+  struct sock* sk = sock->sk;
   if (!sk) return 0;
-  __u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
-  __u16 type = BPF_CORE_READ(sk, sk_type);
-  __u16 proto = BPF_CORE_READ(sk, sk_protocol);
+  __u16 family = sk->__sk_common.skc_family;
+  __u16 type = sk->sk_type;
+  __u16 proto = sk->sk_protocol;
   if ((family != AF_INET && family != AF_INET6) ||
       !((type == SOCK_STREAM && proto == IPPROTO_TCP) ||
         (type == SOCK_DGRAM && proto == IPPROTO_UDP))) {
-    count(FS_CNT_NOT_INET);
+    if (count_skips) count(FS_CNT_NOT_INET);
     return 0;
   }
-  out->sk = sk;
-  out->file = file;
+  out->sk = (__u64)sk;
+  out->file = fp;
   out->proto = proto;
   return 1;
 }
 
-// Sequence number of the first byte of the next message: write_seq for sends (next byte the
-// application queues), copied_seq for receives (next byte the application reads).
-static __always_inline __u32 tcp_seq_at_entry(struct sock* sk, int egress) {
-  struct tcp_sock* tp = (struct tcp_sock*)sk;
-  return egress ? BPF_CORE_READ(tp, write_seq) : BPF_CORE_READ(tp, copied_seq);
-}
-
 // The socket's addresses and ports into the record header.
 static __always_inline void read_tuple(struct sock* sk, struct fs_sock_event* h) {
-  __u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
+  __u16 family = sk->__sk_common.skc_family;
   h->family = (__u8)family;
-  h->local_port = BPF_CORE_READ(sk, __sk_common.skc_num);
-  h->remote_port = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
-  __builtin_memset(h->local_addr, 0, 16);
-  __builtin_memset(h->remote_addr, 0, 16);
-  // Explicit sizes: BPF_CORE_READ_INTO would copy sizeof(*dst), one byte of the array.
+  h->local_port = sk->__sk_common.skc_num;
+  h->remote_port = bpf_ntohs(sk->__sk_common.skc_dport);
+  __u32* l = (__u32*)h->local_addr;
+  __u32* r = (__u32*)h->remote_addr;
   if (family == AF_INET) {
-    bpf_core_read(h->local_addr, 4, &sk->__sk_common.skc_rcv_saddr);
-    bpf_core_read(h->remote_addr, 4, &sk->__sk_common.skc_daddr);
+    l[0] = sk->__sk_common.skc_rcv_saddr;
+    r[0] = sk->__sk_common.skc_daddr;
+    l[1] = l[2] = l[3] = 0;
+    r[1] = r[2] = r[3] = 0;
   } else {
-    bpf_core_read(h->local_addr, 16, &sk->__sk_common.skc_v6_rcv_saddr);
-    bpf_core_read(h->remote_addr, 16, &sk->__sk_common.skc_v6_daddr);
+    for (int i = 0; i < 4; i++) {
+      l[i] = sk->__sk_common.skc_v6_rcv_saddr.in6_u.u6_addr32[i];
+      r[i] = sk->__sk_common.skc_v6_daddr.in6_u.u6_addr32[i];
+    }
   }
 }
 
@@ -305,7 +354,7 @@ static __always_inline void fill_task(struct fs_sock_event* h, __u64 pid_tgid) {
 }
 
 // Writes an open or close record for a socket (header only).
-static __always_inline void emit_lifecycle(__u8 kind, __u8 func, struct sock* sk, __s32 fd,
+static __always_inline void emit_lifecycle(__u8 kind, __u8 func, __u64 sk, __s32 fd,
                                            __u16 proto, const struct sock_info* si) {
   __u32 zero = 0;
   struct event_buf* e = bpf_map_lookup_elem(&scratch, &zero);
@@ -322,7 +371,7 @@ static __always_inline void emit_lifecycle(__u8 kind, __u8 func, struct sock* sk
   h->socket_id = si->id;
   h->ts_ns = bpf_ktime_get_ns();
   fill_task(h, bpf_get_current_pid_tgid());
-  read_tuple(sk, h);
+  read_tuple(AS_SOCK(sk), h);
   if (bpf_ringbuf_output(&events, h, sizeof(*h), wakeup_flags())) {
     count(FS_CNT_RING_FULL);
     return;
@@ -333,14 +382,14 @@ static __always_inline void emit_lifecycle(__u8 kind, __u8 func, struct sock* sk
 // Registers a socket (new id) with an explicit role, or updates the role of a known one.
 static __always_inline void register_socket(struct sock_ref* ref, __s32 fd, __u8 role, __u8 func,
                                             int force_new) {
-  __u64 key = (__u64)ref->sk;
+  __u64 key = ref->sk;
   struct sock_info* old = bpf_map_lookup_elem(&socks, &key);
   struct sock_info si = {};
-  if (old && !force_new && old->file == (__u64)ref->file) {
+  if (old && !force_new && old->file == ref->file) {
     si = *old;
   } else {
     si.id = __sync_fetch_and_add(&next_socket_id, 1);
-    si.file = (__u64)ref->file;
+    si.file = ref->file;
   }
   si.role = role;
   si.flags &= ~SI_ROLE_INFERRED;
@@ -352,44 +401,54 @@ static __always_inline void register_socket(struct sock_ref* ref, __s32 fd, __u8
 }
 
 // The socket's info, creating it (role inferred, open record) on first sight.
-static __always_inline struct sock_info* socket_info(struct sock* sk, __u64 file, __s32 fd,
+static __always_inline struct sock_info* socket_info(__u64 skp, __u64 file, __s32 fd,
                                                      __u16 proto, int egress, __u8 func) {
-  __u64 key = (__u64)sk;
+  __u64 key = skp;
   struct sock_info* si = bpf_map_lookup_elem(&socks, &key);
   if (si && si->file == file) return si;
+  struct sock* sk = AS_SOCK(skp);
   struct sock_info n = {};
   n.id = __sync_fetch_and_add(&next_socket_id, 1);
   n.file = file;
-  __u16 lport = BPF_CORE_READ(sk, __sk_common.skc_num);
-  __u16 rport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+  __u16 lport = sk->__sk_common.skc_num;
+  __u16 rport = bpf_ntohs(sk->__sk_common.skc_dport);
   n.role = infer_role(lport, rport, proto, egress);
   n.flags = SI_ROLE_INFERRED;
   if (bpf_map_update_elem(&socks, &key, &n, BPF_ANY)) {
     count(FS_CNT_MAP_FULL);
     return NULL;
   }
-  emit_lifecycle(FS_EV_OPEN, func, sk, fd, proto, &n);
+  emit_lifecycle(FS_EV_OPEN, func, skp, fd, proto, &n);
   return bpf_map_lookup_elem(&socks, &key);
 }
 
 // syscall_trace_id: an ingress message starts a new id unless the thread's previous message
 // was ingress too; an egress message carries the thread's current id (0 if none yet).
 // Syscalls made inside an SSL call (ciphertext) read the id without changing the state: the
-// plaintext record of the SSL call decides.
-static __always_inline __u64 syscall_trace_id(__u64 pid_tgid, int egress, int passive) {
-  struct thread_trace* t = bpf_map_lookup_elem(&threads, &pid_tgid);
-  if (passive) return t ? t->id : 0;
+// plaintext record of the SSL call decides. `t` is the thread's state (NULL: none and none
+// could be created).
+static __always_inline __u64 syscall_trace_id(struct thread_state* t, int egress, int passive) {
+  if (passive) return t ? t->trace_id : 0;
   if (egress) {
     if (!t) return 0;
     t->last_dir = FS_DIR_EGRESS;
-    return t->id;
+    return t->trace_id;
   }
-  if (t && t->last_dir == FS_DIR_INGRESS && t->id) return t->id;
-  struct thread_trace n = {};
-  n.id = __sync_fetch_and_add(&next_trace_id, 1);
-  n.last_dir = FS_DIR_INGRESS;
-  if (bpf_map_update_elem(&threads, &pid_tgid, &n, BPF_ANY)) count(FS_CNT_MAP_FULL);
-  return n.id;
+  if (t && t->last_dir == FS_DIR_INGRESS && t->trace_id) return t->trace_id;
+  __u64 id = __sync_fetch_and_add(&next_trace_id, 1);
+  if (!t) {
+    count(FS_CNT_MAP_FULL);
+    return id;
+  }
+  t->trace_id = id;
+  t->last_dir = FS_DIR_INGRESS;
+  return id;
+}
+
+static __always_inline struct thread_state* thread_state(struct task_struct* task, int create) {
+  struct thread_state* t =
+      bpf_task_storage_get(&threads, task, 0, create ? BPF_LOCAL_STORAGE_GET_F_CREATE : 0);
+  return t;
 }
 
 static __always_inline __u32 clamp_cap(__u64 len) {
@@ -398,6 +457,20 @@ static __always_inline __u32 clamp_cap(__u64 len) {
   if (n > FS_CAPTURE_MAX) n = FS_CAPTURE_MAX;
   return (__u32)n;
 }
+
+// A data call as the exit side sees it: resolved at entry (sends) or at exit (receives).
+struct sys_args {
+  __u64 sk;    // struct sock *
+  __u64 file;  // struct file *
+  __u64 buf;   // buffer, iovec array, user_msghdr or mmsghdr array (by func)
+  __u64 addr;  // sockaddr of sendto/recvfrom, 0 if none
+  __u64 enter_ts;
+  __s32 fd;
+  __u32 vlen;  // iovec count (readv/writev)
+  __u32 seq;   // TCP sequence of the message's first byte
+  __u8 func;
+  __u8 pad[3];
+};
 
 // Copies up to `want` bytes from one user buffer to the start of `dst`. Returns bytes copied.
 static __always_inline __u32 copy_buf(__u8* dst, __u64 ubuf, __u32 want) {
@@ -446,8 +519,8 @@ __noinline int copy_iov(struct event_buf* e, __u64 uiov, __u32 iovcnt, __u32 wan
 }
 
 // Common header of a data record for `sk`.
-static __always_inline void fill_data_header(struct fs_sock_event* h, __u64 pid_tgid,
-                                             struct sock* sk, __s32 fd, __u16 proto, __u8 func,
+static __always_inline void fill_data_header(struct fs_sock_event* h, __u64 pid_tgid, __u64 sk,
+                                             __s32 fd, __u16 proto, __u8 func,
                                              const struct sock_info* si) {
   h->kind = FS_EV_DATA;
   h->func = func;
@@ -460,7 +533,7 @@ static __always_inline void fill_data_header(struct fs_sock_event* h, __u64 pid_
   if (si && (si->flags & SI_ROLE_INFERRED)) h->flags |= FS_F_ROLE_INFERRED;
   if (si && (si->flags & SI_TLS)) h->flags |= FS_F_TLS_CIPHER;
   fill_task(h, pid_tgid);
-  read_tuple(sk, h);
+  read_tuple(AS_SOCK(sk), h);
 }
 
 // Size of a record with `cap` payload bytes (cap <= FS_CAPTURE_MAX). The mask, applied to a
@@ -482,8 +555,9 @@ static __always_inline void submit(struct event_buf* e) {
 
 // If the thread is inside an SSL call, ties the call (and its SSL object) to this socket and
 // marks the socket as carrying TLS. Returns 1 when inside an SSL call.
-static __always_inline int note_ssl_socket(__u64 pid_tgid, struct sys_args* a,
-                                           struct sock_info* si) {
+static __always_inline int note_ssl_socket(__u64 pid_tgid, struct thread_state* t,
+                                           struct sys_args* a, struct sock_info* si) {
+  if (!t || !t->ssl_depth) return 0;
   struct ssl_call* c = bpf_map_lookup_elem(&ssl_calls, &pid_tgid);
   if (!c) return 0;
   c->sk = a->sk;
@@ -497,7 +571,8 @@ static __always_inline int note_ssl_socket(__u64 pid_tgid, struct sys_args* a,
 }
 
 // mmsghdr-array calls: one record per message (at most FS_MMSG_MAX).
-static __always_inline void emit_mmsg(struct sys_args* a, long ret, __u64 pid_tgid,
+static __always_inline void emit_mmsg(struct sys_args* a, struct thread_state* t, long ret,
+                                      __u64 pid_tgid,
                                       struct sock_info* si, int in_ssl, __u64 now) {
   __u32 zero = 0;
   int egress = is_egress(a->func);
@@ -516,12 +591,12 @@ static __always_inline void emit_mmsg(struct sys_args* a, long ret, __u64 pid_tg
     struct event_buf* e = bpf_map_lookup_elem(&scratch, &zero);
     if (!e) return;
     struct fs_sock_event* h = &e->hdr;
-    fill_data_header(h, pid_tgid, (struct sock*)a->sk, a->fd, IPPROTO_UDP, a->func, si);
+    fill_data_header(h, pid_tgid, a->sk, a->fd, IPPROTO_UDP, a->func, si);
     if (in_ssl) h->flags |= FS_F_TLS_CIPHER;
     h->ts_ns = egress ? a->enter_ts : now;
     h->msg_len = m.msg_len;
     h->tcp_seq = 0;
-    h->syscall_trace_id = syscall_trace_id(pid_tgid, egress, in_ssl);
+    h->syscall_trace_id = syscall_trace_id(t, egress, in_ssl);
     tuple_from_sockaddr((__u64)m.msg_hdr.msg_name, h);
     __u32 want = clamp_cap(m.msg_len);
     h->cap_len = copy_iov(e, (__u64)m.msg_hdr.msg_iov, (__u32)m.msg_hdr.msg_iovlen, want);
@@ -531,7 +606,8 @@ static __always_inline void emit_mmsg(struct sys_args* a, long ret, __u64 pid_tg
 
 // Single-buffer calls through a directly reserved ring record (reserve_records=1): the
 // alternative to assembling in `scratch` and copying with bpf_ringbuf_output.
-static __always_inline int emit_reserved(struct sys_args* a, long ret, __u64 pid_tgid,
+static __always_inline int emit_reserved(struct sys_args* a, struct thread_state* t, long ret,
+                                         __u64 pid_tgid,
                                          struct sock_info* si, int in_ssl, __u64 now, __u16 proto) {
   // capture_bytes is rodata, hence a constant to the verifier, as reserve requires.
   struct event_buf* e =
@@ -543,13 +619,13 @@ static __always_inline int emit_reserved(struct sys_args* a, long ret, __u64 pid
   int egress = is_egress(a->func);
   struct fs_sock_event* h = &e->hdr;
   h->pad0 = 0;
-  fill_data_header(h, pid_tgid, (struct sock*)a->sk, a->fd, proto, a->func, si);
+  fill_data_header(h, pid_tgid, a->sk, a->fd, proto, a->func, si);
   if (in_ssl) h->flags |= FS_F_TLS_CIPHER;
   h->ts_ns = egress ? a->enter_ts : now;
   h->msg_len = (__u32)ret;
   h->tcp_seq = a->seq;
   if (proto == IPPROTO_TCP) h->flags |= FS_F_SEQ_VALID;
-  h->syscall_trace_id = syscall_trace_id(pid_tgid, egress, in_ssl);
+  h->syscall_trace_id = syscall_trace_id(t, egress, in_ssl);
   tuple_from_sockaddr(a->addr, h);
   __u64 n = (__u64)ret;
   if (n > capture_bytes) n = capture_bytes;
@@ -565,26 +641,67 @@ static __always_inline int emit_reserved(struct sys_args* a, long ret, __u64 pid
   return 1;
 }
 
-// How a call passes its payload; a constant at each call site so that every exit program only
-// holds the code of its own shape (the verifier walks far fewer paths).
+// How a call passes its payload; a constant at each call site so that the exit program holds
+// one copy of the code per shape (the verifier walks far fewer paths).
 enum io_shape { SHAPE_BUF, SHAPE_IOV, SHAPE_MSG, SHAPE_MMSG };
 
-static __always_inline int exit_io(long ret, const enum io_shape shape) {
+static __always_inline int exit_io(struct task_struct* task, struct pt_regs* regs, long nr,
+                                   long ret, const enum io_shape shape, __u8 func) {
   __u64 pid_tgid = bpf_get_current_pid_tgid();
-  struct sys_args* p = bpf_map_lookup_elem(&args_map, &pid_tgid);
-  if (!p) return 0;
-  struct sys_args a = *p;
-  bpf_map_delete_elem(&args_map, &pid_tgid);
-  if (ret <= 0 || a.func == FS_FN_CONNECT) return 0;
-  __u64 now = bpf_ktime_get_ns();
-  int egress = is_egress(a.func);
-  struct sock* sk = (struct sock*)a.sk;
-  __u16 proto = BPF_CORE_READ(sk, sk_protocol);
-  struct sock_info* si = socket_info(sk, a.file, a.fd, proto, egress, a.func);
-  int in_ssl = note_ssl_socket(pid_tgid, &a, si);
+  if (!traced(pid_tgid >> 32)) return 0;
+  int egress = is_egress(func);
+  struct thread_state* t = thread_state(task, 0);
+  struct sys_args a = {};
+  int entered = 0;
+  if (egress && t && t->nr == nr) {
+    t->nr = -1;
+    a.sk = t->sk;
+    a.file = t->file;
+    a.fd = t->fd;
+    a.enter_ts = t->enter_ts;
+    a.seq = t->seq;
+    entered = 1;
+  }
+  if (ret <= 0) return 0;
+  a.func = func;
+  a.buf = SYSCALL_ARG1(regs);
+  if (shape == SHAPE_IOV) a.vlen = (__u32)SYSCALL_ARG2(regs);
+  if (shape == SHAPE_BUF) a.addr = SYSCALL_ARG4(regs);  // sendto/recvfrom; read/write: unused
+  if (func == FS_FN_READ || func == FS_FN_WRITE) a.addr = 0;
+  __u64 now = 0;
+  __u16 proto;
+  if (entered) {
+    proto = AS_SOCK(a.sk)->sk_protocol;
+  } else {
+    // A receive, or a send whose entry was not seen (tracer attached meanwhile).
+    struct sock_ref ref = {};
+    a.fd = (__s32)SYSCALL_ARG0(regs);
+    if (!fd_to_sock(task, a.fd, &ref, 1)) return 0;
+    a.sk = ref.sk;
+    a.file = ref.file;
+    proto = ref.proto;
+    now = bpf_ktime_get_ns();
+    a.enter_ts = now;
+    if (proto == IPPROTO_TCP) {
+      // The sequence counters have moved past this call's bytes: step back (not for
+      // MSG_PEEK, which leaves copied_seq where it was).
+      struct tcp_sock* tp = AS_TCP_SOCK(a.sk);
+      if (egress) {
+        a.seq = tp->write_seq - (__u32)ret;
+      } else {
+        __u64 flags = 0;
+        if (func == FS_FN_RECVFROM) flags = SYSCALL_ARG3(regs);
+        if (func == FS_FN_RECVMSG) flags = SYSCALL_ARG2(regs);
+        a.seq = tp->copied_seq - ((flags & MSG_PEEK) ? 0 : (__u32)ret);
+      }
+    }
+  }
+  if (!egress && !t) t = thread_state(task, 1);  // ingress starts a syscall_trace_id
+  struct sock_info* si = socket_info(a.sk, a.file, a.fd, proto, egress, func);
+  int in_ssl = note_ssl_socket(pid_tgid, t, &a, si);
 
   if (shape == SHAPE_MMSG) {
-    emit_mmsg(&a, ret, pid_tgid, si, in_ssl, now);
+    emit_mmsg(&a, t, ret, pid_tgid, si, in_ssl, now);
     return 0;
   }
   __u64 iov = 0;
@@ -602,20 +719,20 @@ static __always_inline int exit_io(long ret, const enum io_shape shape) {
       a.addr = (__u64)m.msg_name;
     }
   } else if (reserve_records) {
-    if (emit_reserved(&a, ret, pid_tgid, si, in_ssl, now, proto)) return 0;
+    if (emit_reserved(&a, t, ret, pid_tgid, si, in_ssl, now, proto)) return 0;
   }
 
   __u32 zero = 0;
   struct event_buf* e = bpf_map_lookup_elem(&scratch, &zero);
   if (!e) return 0;
   struct fs_sock_event* h = &e->hdr;
-  fill_data_header(h, pid_tgid, sk, a.fd, proto, a.func, si);
+  fill_data_header(h, pid_tgid, a.sk, a.fd, proto, func, si);
   if (in_ssl) h->flags |= FS_F_TLS_CIPHER;
   h->ts_ns = egress ? a.enter_ts : now;
   h->msg_len = ret > 0xffffffffL ? 0xffffffffU : (__u32)ret;
   h->tcp_seq = proto == IPPROTO_TCP ? a.seq : 0;
   if (proto == IPPROTO_TCP) h->flags |= FS_F_SEQ_VALID;
-  h->syscall_trace_id = syscall_trace_id(pid_tgid, egress, in_ssl);
+  h->syscall_trace_id = syscall_trace_id(t, egress, in_ssl);
   tuple_from_sockaddr(a.addr, h);
   __u32 want = clamp_cap((__u64)ret);
   if (shape == SHAPE_BUF)
@@ -626,148 +743,42 @@ static __always_inline int exit_io(long ret, const enum io_shape shape) {
   return 0;
 }
 
-static __always_inline int enter_io(__s32 fd, __u64 buf, __u32 vlen, __u64 addr, __u8 func) {
-  __u64 pid_tgid = bpf_get_current_pid_tgid();
-  if (!traced(pid_tgid >> 32)) return 0;
-  struct sock_ref ref = {};
-  if (!fd_to_sock(fd, &ref)) return 0;
-  struct sys_args a = {};
-  a.sk = (__u64)ref.sk;
-  a.file = (__u64)ref.file;
-  a.buf = buf;
-  a.addr = addr;
-  a.fd = fd;
-  a.vlen = vlen;
-  a.func = func;
-  a.enter_ts = bpf_ktime_get_ns();
-  if (ref.proto == IPPROTO_TCP) a.seq = tcp_seq_at_entry(ref.sk, is_egress(func));
-  if (bpf_map_update_elem(&args_map, &pid_tgid, &a, BPF_ANY)) count(FS_CNT_MAP_FULL);
-  return 0;
-}
-
-// ---- syscall tracepoints ----
-// args[] follow each syscall's signature, e.g. sendto(fd, buf, len, flags, dest_addr, addrlen).
-
-#define ARG(i) (ctx->args[i])
-
-SEC("tracepoint/syscalls/sys_enter_read")
-int sys_enter_read(struct trace_event_raw_sys_enter* ctx) {
-  return enter_io((__s32)ARG(0), ARG(1), 0, 0, FS_FN_READ);
-}
-SEC("tracepoint/syscalls/sys_enter_write")
-int sys_enter_write(struct trace_event_raw_sys_enter* ctx) {
-  return enter_io((__s32)ARG(0), ARG(1), 0, 0, FS_FN_WRITE);
-}
-SEC("tracepoint/syscalls/sys_enter_readv")
-int sys_enter_readv(struct trace_event_raw_sys_enter* ctx) {
-  return enter_io((__s32)ARG(0), ARG(1), (__u32)ARG(2), 0, FS_FN_READV);
-}
-SEC("tracepoint/syscalls/sys_enter_writev")
-int sys_enter_writev(struct trace_event_raw_sys_enter* ctx) {
-  return enter_io((__s32)ARG(0), ARG(1), (__u32)ARG(2), 0, FS_FN_WRITEV);
-}
-SEC("tracepoint/syscalls/sys_enter_sendto")
-int sys_enter_sendto(struct trace_event_raw_sys_enter* ctx) {
-  return enter_io((__s32)ARG(0), ARG(1), 0, ARG(4), FS_FN_SENDTO);
-}
-SEC("tracepoint/syscalls/sys_enter_recvfrom")
-int sys_enter_recvfrom(struct trace_event_raw_sys_enter* ctx) {
-  return enter_io((__s32)ARG(0), ARG(1), 0, ARG(4), FS_FN_RECVFROM);
-}
-SEC("tracepoint/syscalls/sys_enter_sendmsg")
-int sys_enter_sendmsg(struct trace_event_raw_sys_enter* ctx) {
-  return enter_io((__s32)ARG(0), ARG(1), 0, 0, FS_FN_SENDMSG);
-}
-SEC("tracepoint/syscalls/sys_enter_recvmsg")
-int sys_enter_recvmsg(struct trace_event_raw_sys_enter* ctx) {
-  return enter_io((__s32)ARG(0), ARG(1), 0, 0, FS_FN_RECVMSG);
-}
-SEC("tracepoint/syscalls/sys_enter_sendmmsg")
-int sys_enter_sendmmsg(struct trace_event_raw_sys_enter* ctx) {
-  return enter_io((__s32)ARG(0), ARG(1), (__u32)ARG(2), 0, FS_FN_SENDMMSG);
-}
-SEC("tracepoint/syscalls/sys_enter_recvmmsg")
-int sys_enter_recvmmsg(struct trace_event_raw_sys_enter* ctx) {
-  return enter_io((__s32)ARG(0), ARG(1), (__u32)ARG(2), 0, FS_FN_RECVMMSG);
-}
-
-SEC("tracepoint/syscalls/sys_exit_read")
-int sys_exit_read(struct trace_event_raw_sys_exit* ctx) { return exit_io(ctx->ret, SHAPE_BUF); }
-SEC("tracepoint/syscalls/sys_exit_write")
-int sys_exit_write(struct trace_event_raw_sys_exit* ctx) { return exit_io(ctx->ret, SHAPE_BUF); }
-SEC("tracepoint/syscalls/sys_exit_readv")
-int sys_exit_readv(struct trace_event_raw_sys_exit* ctx) { return exit_io(ctx->ret, SHAPE_IOV); }
-SEC("tracepoint/syscalls/sys_exit_writev")
-int sys_exit_writev(struct trace_event_raw_sys_exit* ctx) { return exit_io(ctx->ret, SHAPE_IOV); }
-SEC("tracepoint/syscalls/sys_exit_sendto")
-int sys_exit_sendto(struct trace_event_raw_sys_exit* ctx) { return exit_io(ctx->ret, SHAPE_BUF); }
-SEC("tracepoint/syscalls/sys_exit_recvfrom")
-int sys_exit_recvfrom(struct trace_event_raw_sys_exit* ctx) { return exit_io(ctx->ret, SHAPE_BUF); }
-SEC("tracepoint/syscalls/sys_exit_sendmsg")
-int sys_exit_sendmsg(struct trace_event_raw_sys_exit* ctx) { return exit_io(ctx->ret, SHAPE_MSG); }
-SEC("tracepoint/syscalls/sys_exit_recvmsg")
-int sys_exit_recvmsg(struct trace_event_raw_sys_exit* ctx) { return exit_io(ctx->ret, SHAPE_MSG); }
-SEC("tracepoint/syscalls/sys_exit_sendmmsg")
-int sys_exit_sendmmsg(struct trace_event_raw_sys_exit* ctx) {
-  return exit_io(ctx->ret, SHAPE_MMSG);
-}
-SEC("tracepoint/syscalls/sys_exit_recvmmsg")
-int sys_exit_recvmmsg(struct trace_event_raw_sys_exit* ctx) {
-  return exit_io(ctx->ret, SHAPE_MMSG);
-}
-
-// connect: the fd is saved at entry (in args_map, func CONNECT); at exit, success or
-// EINPROGRESS (non-blocking) makes the socket a client socket with a fresh id... unless it is a
-// UDP socket already known (re-connect), which keeps its id.
-SEC("tracepoint/syscalls/sys_enter_connect")
-int sys_enter_connect(struct trace_event_raw_sys_enter* ctx) {
-  return enter_io((__s32)ARG(0), 0, 0, 0, FS_FN_CONNECT);
-}
-SEC("tracepoint/syscalls/sys_exit_connect")
-int sys_exit_connect(struct trace_event_raw_sys_exit* ctx) {
-  __u64 pid_tgid = bpf_get_current_pid_tgid();
-  struct sys_args* p = bpf_map_lookup_elem(&args_map, &pid_tgid);
-  if (!p) return 0;
-  struct sys_args a = *p;
-  bpf_map_delete_elem(&args_map, &pid_tgid);
-  if (a.func != FS_FN_CONNECT || (ctx->ret != 0 && ctx->ret != -EINPROGRESS)) return 0;
-  struct sock_ref ref = {.sk = (struct sock*)a.sk, .file = (struct file*)a.file};
-  struct sock* sk = ref.sk;  // CO-RE reads take a plain pointer, not a member of a local
-  ref.proto = BPF_CORE_READ(sk, sk_protocol);
-  register_socket(&ref, a.fd, FS_ROLE_CLIENT, FS_FN_CONNECT, ref.proto == IPPROTO_TCP);
+// connect: success or EINPROGRESS (non-blocking) makes the socket resolved at entry a client
+// socket with a fresh id... unless it is a UDP socket already known (re-connect), which keeps
+// its id.
+static __always_inline int exit_connect(struct task_struct* task, long nr, long ret) {
+  struct thread_state* t = thread_state(task, 0);
+  if (!t || t->nr != nr) return 0;
+  t->nr = -1;
+  if (ret != 0 && ret != -EINPROGRESS) return 0;
+  struct sock_ref ref = {.sk = t->sk, .file = t->file};
+  ref.proto = AS_SOCK(ref.sk)->sk_protocol;
+  register_socket(&ref, t->fd, FS_ROLE_CLIENT, FS_FN_CONNECT, ref.proto == IPPROTO_TCP);
   return 0;
 }
 
 // accept/accept4: the returned fd is a new server-side socket.
-static __always_inline int exit_accept(long ret) {
+static __always_inline int exit_accept(struct task_struct* task, long ret) {
   __u64 pid_tgid = bpf_get_current_pid_tgid();
   if (ret < 0 || !traced(pid_tgid >> 32)) return 0;
   struct sock_ref ref = {};
-  if (!fd_to_sock((__s32)ret, &ref)) return 0;
+  if (!fd_to_sock(task, (__s32)ret, &ref, 0)) return 0;
   register_socket(&ref, (__s32)ret, FS_ROLE_SERVER, FS_FN_ACCEPT, 1);
   return 0;
 }
-SEC("tracepoint/syscalls/sys_exit_accept")
-int sys_exit_accept(struct trace_event_raw_sys_exit* ctx) { return exit_accept(ctx->ret); }
-SEC("tracepoint/syscalls/sys_exit_accept4")
-int sys_exit_accept4(struct trace_event_raw_sys_exit* ctx) { return exit_accept(ctx->ret); }
 
 // close: when this is the socket's last file reference (not a dup()ed or inherited copy), the
 // socket ends: close record, id forgotten.
-SEC("tracepoint/syscalls/sys_enter_close")
-int sys_enter_close(struct trace_event_raw_sys_enter* ctx) {
-  __u64 pid_tgid = bpf_get_current_pid_tgid();
-  if (!traced(pid_tgid >> 32)) return 0;
-  __s32 fd = (__s32)ARG(0);
+static __always_inline int enter_close(struct task_struct* task, __s32 fd) {
   struct sock_ref ref = {};
-  if (!fd_to_sock(fd, &ref)) return 0;
-  __u64 key = (__u64)ref.sk;
+  if (!fd_to_sock(task, fd, &ref, 0)) return 0;
+  __u64 key = ref.sk;
   struct sock_info* si = bpf_map_lookup_elem(&socks, &key);
-  if (!si || si->file != (__u64)ref.file) return 0;
+  if (!si || si->file != ref.file) return 0;
   long refs;
-  struct file* file = ref.file;
+  struct file* file = AS_FILE(ref.file);
   if (bpf_core_field_exists(file->f_ref)) {
-    refs = BPF_CORE_READ(file, f_ref.refcnt.counter) + 1;  // file_ref_t stores count - 1
+    refs = file->f_ref.refcnt.counter + 1;  // file_ref_t stores count - 1
   } else {
     struct file___pre613* old = (void*)file;
     refs = BPF_CORE_READ(old, f_count.counter);
@@ -777,6 +788,79 @@ int sys_enter_close(struct trace_event_raw_sys_enter* ctx) {
   bpf_map_delete_elem(&socks, &key);
   emit_lifecycle(FS_EV_CLOSE, FS_FN_CLOSE, ref.sk, fd, ref.proto, &copy);
   return 0;
+}
+
+// ---- system calls ----
+// raw_syscalls/sys_enter(regs, nr) and sys_exit(regs, ret) fire for every system call of every
+// process; both return after a compare for the calls not handled here.
+
+SEC("tp_btf/sys_enter")
+int BPF_PROG(sys_enter, struct pt_regs* regs, long nr) {
+  __u8 func;
+  switch (nr) {
+    case NR_WRITE: func = FS_FN_WRITE; break;
+    case NR_WRITEV: func = FS_FN_WRITEV; break;
+    case NR_SENDTO: func = FS_FN_SENDTO; break;
+    case NR_SENDMSG: func = FS_FN_SENDMSG; break;
+    case NR_SENDMMSG: func = FS_FN_SENDMMSG; break;
+    case NR_CONNECT: func = FS_FN_CONNECT; break;
+    case NR_CLOSE: func = FS_FN_CLOSE; break;
+    default: return 0;
+  }
+  __u64 pid_tgid = bpf_get_current_pid_tgid();
+  if (!traced(pid_tgid >> 32)) return 0;
+  struct task_struct* task = bpf_get_current_task_btf();
+  __s32 fd = (__s32)SYSCALL_ARG0(regs);
+  if (func == FS_FN_CLOSE) return enter_close(task, fd);
+  // Sends and connects: resolve the socket now, keep what the exit needs.
+  struct sock_ref ref = {};
+  if (!fd_to_sock(task, fd, &ref, 0)) {
+    struct thread_state* t = thread_state(task, 0);
+    if (t) t->nr = -1;  // no stale call for the exit to pick up
+    return 0;
+  }
+  struct thread_state* t = thread_state(task, 1);
+  if (!t) {
+    count(FS_CNT_MAP_FULL);
+    return 0;
+  }
+  t->nr = (__s32)nr;
+  t->sk = ref.sk;
+  t->file = ref.file;
+  t->fd = fd;
+  t->enter_ts = bpf_ktime_get_ns();
+  // write_seq: the sequence number the first byte queued by this call gets.
+  t->seq = (ref.proto == IPPROTO_TCP && func != FS_FN_CONNECT) ? AS_TCP_SOCK(ref.sk)->write_seq
+                                                                : 0;
+  return 0;
+}
+
+SEC("tp_btf/sys_exit")
+int BPF_PROG(sys_exit, struct pt_regs* regs, long ret) {
+  long nr = SYSCALL_NR(regs);
+  enum io_shape shape;
+  __u8 func;
+  switch (nr) {
+    case NR_READ: shape = SHAPE_BUF; func = FS_FN_READ; break;
+    case NR_WRITE: shape = SHAPE_BUF; func = FS_FN_WRITE; break;
+    case NR_SENDTO: shape = SHAPE_BUF; func = FS_FN_SENDTO; break;
+    case NR_RECVFROM: shape = SHAPE_BUF; func = FS_FN_RECVFROM; break;
+    case NR_READV: shape = SHAPE_IOV; func = FS_FN_READV; break;
+    case NR_WRITEV: shape = SHAPE_IOV; func = FS_FN_WRITEV; break;
+    case NR_SENDMSG: shape = SHAPE_MSG; func = FS_FN_SENDMSG; break;
+    case NR_RECVMSG: shape = SHAPE_MSG; func = FS_FN_RECVMSG; break;
+    case NR_SENDMMSG: shape = SHAPE_MMSG; func = FS_FN_SENDMMSG; break;
+    case NR_RECVMMSG: shape = SHAPE_MMSG; func = FS_FN_RECVMMSG; break;
+    case NR_CONNECT: return exit_connect(bpf_get_current_task_btf(), nr, ret);
+    case NR_ACCEPT:
+    case NR_ACCEPT4: return exit_accept(bpf_get_current_task_btf(), ret);
+    default: return 0;
+  }
+  struct task_struct* task = bpf_get_current_task_btf();
+  if (shape == SHAPE_BUF) return exit_io(task, regs, nr, ret, SHAPE_BUF, func);
+  if (shape == SHAPE_IOV) return exit_io(task, regs, nr, ret, SHAPE_IOV, func);
+  if (shape == SHAPE_MSG) return exit_io(task, regs, nr, ret, SHAPE_MSG, func);
+  return exit_io(task, regs, nr, ret, SHAPE_MMSG, func);
 }
 
 // New programs: the loader looks for TLS libraries they map.
@@ -815,7 +899,13 @@ static __always_inline int ssl_enter(void* ssl, const void* buf, void* len_ptr, 
   c.enter_ts = bpf_ktime_get_ns();
   c.fd = -1;
   c.func = func;
-  if (bpf_map_update_elem(&ssl_calls, &pid_tgid, &c, BPF_ANY)) count(FS_CNT_MAP_FULL);
+  if (bpf_map_update_elem(&ssl_calls, &pid_tgid, &c, BPF_ANY)) {
+    count(FS_CNT_MAP_FULL);
+    return 0;
+  }
+  // Tells the socket syscalls made inside the call to look the call up.
+  struct thread_state* t = thread_state(bpf_get_current_task_btf(), 1);
+  if (t) t->ssl_depth = 1;
   return 0;
 }
 
@@ -844,6 +934,9 @@ int BPF_KRETPROBE(ssl_exit, int ret) {
   if (!p) return 0;
   struct ssl_call c = *p;
   bpf_map_delete_elem(&ssl_calls, &pid_tgid);
+  struct task_struct* task = bpf_get_current_task_btf();
+  struct thread_state* t = thread_state(task, 0);
+  if (t) t->ssl_depth = 0;
   __u64 len = 0;
   if (c.len_ptr) {
     if (ret != 1 || bpf_probe_read_user(&len, sizeof(len), (void*)c.len_ptr)) return 0;
@@ -866,9 +959,8 @@ int BPF_KRETPROBE(ssl_exit, int ret) {
   struct sock_info* si = NULL;
   __u16 proto = 0;
   if (c.sk) {
-    struct sock* sk = (struct sock*)c.sk;
-    proto = BPF_CORE_READ(sk, sk_protocol);
-    si = socket_info((struct sock*)c.sk, c.file, c.fd, proto, egress, c.func);
+    proto = AS_SOCK(c.sk)->sk_protocol;
+    si = socket_info(c.sk, c.file, c.fd, proto, egress, c.func);
     if (si) si->flags |= SI_TLS;
   }
   // After socket_info: its open record also assembles in `scratch`.
@@ -877,8 +969,7 @@ int BPF_KRETPROBE(ssl_exit, int ret) {
   if (!e) return 0;
   struct fs_sock_event* h = &e->hdr;
   if (c.sk) {
-    struct sock* sk = (struct sock*)c.sk;
-    fill_data_header(h, pid_tgid, sk, c.fd, proto, c.func, si);
+    fill_data_header(h, pid_tgid, c.sk, c.fd, proto, c.func, si);
     h->flags &= ~FS_F_TLS_CIPHER;
   } else {
     __builtin_memset(h, 0, sizeof(*h));
@@ -894,7 +985,8 @@ int BPF_KRETPROBE(ssl_exit, int ret) {
   h->ts_ns = egress ? c.enter_ts : now;
   h->msg_len = len > 0xffffffffULL ? 0xffffffffU : (__u32)len;
   h->tcp_seq = 0;
-  h->syscall_trace_id = syscall_trace_id(pid_tgid, egress, 0);
+  if (!egress && !t) t = thread_state(task, 1);
+  h->syscall_trace_id = syscall_trace_id(t, egress, 0);
   h->cap_len = copy_buf(e->data, c.buf, clamp_cap(len));
   if (bpf_ringbuf_output(&events, e, record_size(h->cap_len), wakeup_flags())) {
     count(FS_CNT_RING_FULL);
