@@ -214,11 +214,4 @@ std::vector<L7Message> Responses(const std::vector<L7Message>& messages) {
   return out;
 }
 
-std::string Attribute(const L7Message& m, std::string_view name) {
-  for (const auto& [k, v] : m.attributes) {
-    if (k == name) return v;
-  }
-  return "";
-}
-
 }  // namespace flowscope::agent::l7::l7test

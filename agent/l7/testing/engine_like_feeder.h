@@ -107,7 +107,13 @@ class InOrderPairs {
 std::vector<L7Message> Requests(const std::vector<L7Message>& messages);
 std::vector<L7Message> Responses(const std::vector<L7Message>& messages);
 
-// The value of attribute `name` ("" when absent).
-std::string Attribute(const L7Message& m, std::string_view name);
+// The value of attribute `name` of a message or a row ("" when absent).
+template <typename MessageOrRow>
+std::string Attribute(const MessageOrRow& m, std::string_view name) {
+  for (const auto& [k, v] : m.attributes) {
+    if (k == name) return v;
+  }
+  return "";
+}
 
 }  // namespace flowscope::agent::l7::l7test

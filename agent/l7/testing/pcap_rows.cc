@@ -27,11 +27,4 @@ PcapRun RunPcap(const std::string& pcap_path, std::vector<std::string> protocols
   return run;
 }
 
-std::string RowAttribute(const L7FlowLog& row, std::string_view name) {
-  for (const auto& [k, v] : row.attributes) {
-    if (k == name) return v;
-  }
-  return "";
-}
-
 }  // namespace flowscope::agent::l7::l7test

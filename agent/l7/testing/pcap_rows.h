@@ -19,7 +19,4 @@ struct PcapRun {
 // read is a test failure.
 PcapRun RunPcap(const std::string& pcap_path, std::vector<std::string> protocols);
 
-// The value of attribute `name` of a row ("" when absent).
-std::string RowAttribute(const L7FlowLog& row, std::string_view name);
-
 }  // namespace flowscope::agent::l7::l7test

@@ -9,6 +9,7 @@
 
 #include "agent/l7/endpoint.h"
 #include "agent/l7/protocols/http2/test_util.h"
+#include "agent/l7/testing/engine_like_feeder.h"
 #include "agent/l7/testing/facts.h"
 #include "agent/l7/testing/pcap_rows.h"
 
@@ -16,7 +17,7 @@ namespace flowscope::agent::l7::http {
 namespace {
 
 using httptest::Conn;
-using l7test::RowAttribute;
+using l7test::Attribute;
 using namespace std::string_literals;
 
 constexpr Direction kC2S = Direction::kClientToServer;
@@ -107,8 +108,8 @@ TEST(Http, RequestAndResponseFields) {
   EXPECT_EQ(r.x_request_id_0, "req-7");
   EXPECT_EQ(r.x_request_id_1, "rsp-7");
   EXPECT_EQ(r.http_proxy_client, "203.0.113.7");
-  EXPECT_EQ(RowAttribute(r, "http_user_agent"), "curl/7.88.1");
-  EXPECT_EQ(RowAttribute(r, "http_referer"), "http://from.example/");
+  EXPECT_EQ(Attribute(r, "http_user_agent"), "curl/7.88.1");
+  EXPECT_EQ(Attribute(r, "http_referer"), "http://from.example/");
 }
 
 TEST(Http, StatusClasses) {
@@ -450,7 +451,7 @@ TEST_P(HttpPcapTest, AgreesWithTshark) {
                   row->response_status == L7ResponseStatus::kServerError,
               rec["error"].get<bool>());
     EXPECT_EQ(row->endpoint, HttpEndpoint(row->request_resource, 2));
-    EXPECT_EQ(RowAttribute(*row, "http_user_agent"), rec["user_agent"].get<std::string>());
+    EXPECT_EQ(Attribute(*row, "http_user_agent"), rec["user_agent"].get<std::string>());
     const auto length = [](const nlohmann::json& v) {
       return v.is_null() ? int64_t{-1} : v.get<int64_t>();
     };

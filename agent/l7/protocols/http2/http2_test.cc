@@ -20,7 +20,7 @@ using httptest::Encoder;
 using httptest::Frame;
 using httptest::Headers;
 using httptest::Settings;
-using l7test::RowAttribute;
+using l7test::Attribute;
 using namespace std::string_literals;
 
 // Whether the engine tells parsers when the bytes were seen (ParseInput::timestamp_ns): then a
@@ -148,8 +148,8 @@ TEST(Http2, RequestAndResponseFields) {
   EXPECT_EQ(r.x_request_id_0, "req-1");
   EXPECT_EQ(r.x_request_id_1, "rsp-1");
   EXPECT_EQ(r.http_proxy_client, "203.0.113.7");
-  EXPECT_EQ(RowAttribute(r, "http_user_agent"), "nghttp2/1.52.0");
-  EXPECT_EQ(RowAttribute(r, "http_referer"), "http://ref.example/");
+  EXPECT_EQ(Attribute(r, "http_user_agent"), "nghttp2/1.52.0");
+  EXPECT_EQ(Attribute(r, "http_referer"), "http://ref.example/");
   EXPECT_EQ(h.conn.stats().invalid, 0u);
 }
 
@@ -203,7 +203,7 @@ TEST(Http2, ContinuationPaddingAndPriority) {
              20);
   ASSERT_EQ(h.conn.rows.size(), 1u);
   EXPECT_EQ(h.conn.rows[0].request_resource, "/split");
-  EXPECT_EQ(RowAttribute(h.conn.rows[0], "http_user_agent"), std::string(300, 'u'));
+  EXPECT_EQ(Attribute(h.conn.rows[0], "http_user_agent"), std::string(300, 'u'));
   EXPECT_EQ(h.conn.rows[0].response_code, 200);
   EXPECT_EQ(h.conn.stats().invalid, 0u);
 }
@@ -262,7 +262,7 @@ TEST(Http2, HeaderBytesInRowsAreValidUtf8) {
              40);
   ASSERT_EQ(h.conn.rows.size(), 2u);
   EXPECT_EQ(h.conn.rows[0].request_resource, "/caf\xC3\xA9/" + r);
-  EXPECT_EQ(RowAttribute(h.conn.rows[0], "http_user_agent"), "ua" + r + r);
+  EXPECT_EQ(Attribute(h.conn.rows[0], "http_user_agent"), "ua" + r + r);
   EXPECT_EQ(h.conn.rows[0].x_request_id_0, "id" + r + r + r);
   EXPECT_EQ(h.conn.rows[1].response_exception, "bad " + r + "\xC3\xA9 " + r);
 }
@@ -453,8 +453,8 @@ TEST(Http2, LargeHeaderBlocksKeepHpackInStep) {
     EXPECT_EQ(r.request_id, 2 * i + 1);
     EXPECT_EQ(r.request_resource, path);
     EXPECT_EQ(r.request_domain, "api.example:8080");
-    EXPECT_EQ(RowAttribute(r, "http_user_agent"), "big-ua/1");
-    EXPECT_EQ(RowAttribute(r, "http2_broken"), "");
+    EXPECT_EQ(Attribute(r, "http_user_agent"), "big-ua/1");
+    EXPECT_EQ(Attribute(r, "http2_broken"), "");
     EXPECT_EQ(r.http_proxy_client, "198.51.100.9");
     EXPECT_EQ(r.x_request_id_0, "r" + path);
     EXPECT_EQ(r.x_request_id_1, "s-one");
@@ -493,7 +493,7 @@ TEST(Http2, LargeContinuationFramesInPieces) {
   ASSERT_EQ(conn.rows.size(), 2u);
   EXPECT_EQ(conn.rows[0].request_resource, "/cont");
   EXPECT_EQ(conn.rows[1].request_resource, "/cont2");
-  EXPECT_EQ(RowAttribute(conn.rows[1], "http_user_agent"), "ua-c");
+  EXPECT_EQ(Attribute(conn.rows[1], "http_user_agent"), "ua-c");
   EXPECT_EQ(conn.rows[1].response_code, 204);
   EXPECT_EQ(conn.stats().invalid, 0u);
 }
@@ -576,14 +576,14 @@ TEST(Http2, JoinedMidConnectionMarksWhatItCannotDecode) {
   EXPECT_EQ(five.request_type, "GET");
   EXPECT_EQ(five.request_domain, "");
   EXPECT_EQ(five.response_code, 404);
-  EXPECT_EQ(RowAttribute(five, "http2_broken"), "hpack error");
-  EXPECT_EQ(RowAttribute(five, "http_user_agent"), "");
+  EXPECT_EQ(Attribute(five, "http2_broken"), "hpack error");
+  EXPECT_EQ(Attribute(five, "http_user_agent"), "");
   for (size_t i = 1; i < 3; ++i) {
     const L7FlowLog& r = conn.rows[i];
     EXPECT_EQ(r.request_domain, "new.example");
     EXPECT_EQ(r.request_resource, i == 1 ? "/seven" : "/nine");
-    EXPECT_EQ(RowAttribute(r, "http_user_agent"), "ua-new");
-    EXPECT_EQ(RowAttribute(r, "http2_broken"), "");
+    EXPECT_EQ(Attribute(r, "http_user_agent"), "ua-new");
+    EXPECT_EQ(Attribute(r, "http2_broken"), "");
     EXPECT_EQ(r.response_code, 200);
   }
   EXPECT_EQ(conn.stats().invalid, 0u);
@@ -746,7 +746,7 @@ TEST_P(Http2PcapTest, AgreesWithTshark) {
               rec["error"].get<bool>());
     const auto& rh = rec["request_headers"];
     if (rh.contains("user-agent")) {
-      EXPECT_EQ(RowAttribute(*row, "http_user_agent"), rh["user-agent"].get<std::string>());
+      EXPECT_EQ(Attribute(*row, "http_user_agent"), rh["user-agent"].get<std::string>());
     }
     if (rh.contains("traceparent")) {
       EXPECT_EQ(row->trace_id, rh["traceparent"].get<std::string>().substr(3, 32));
