@@ -30,6 +30,7 @@
 #include "agent/process/self_stats.h"
 #include "cli/commands.h"
 #include "cli/engine_options.h"
+#include "cli/stop_signal.h"
 
 namespace flowscope::cli {
 namespace {
@@ -50,8 +51,7 @@ struct AgentArgs {
   EngineOptions engine;
 };
 
-std::atomic<bool> g_stop{false};
-extern "C" void OnAgentStop(int) { g_stop.store(true, std::memory_order_relaxed); }
+std::atomic<bool>& g_stop = StopFlag();
 
 uint64_t WallNs() {
   return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
@@ -155,6 +155,9 @@ std::string PacketLine(const agent::PipelineStats& s, double packets_per_s) {
 }
 
 int RunAgent(const AgentArgs& args) {
+  // First: loading the BPF programs takes a second or two, and Ctrl-C during it must end the
+  // agent cleanly too.
+  InstallStopSignalHandlers();
   if (!args.to_stdout) {
     std::fprintf(stderr,
                  "flowscope agent: nowhere to send rows: add --stdout to print them (the server "
@@ -235,14 +238,6 @@ int RunAgent(const AgentArgs& args) {
       return 1;
     }
   }
-  struct sigaction sa {};
-  sa.sa_handler = OnAgentStop;
-  sigemptyset(&sa.sa_mask);
-  sa.sa_flags = SA_RESETHAND;
-  sigaction(SIGINT, &sa, nullptr);
-  sigaction(SIGTERM, &sa, nullptr);
-  signal(SIGPIPE, SIG_IGN);
-
   int rc = 0;
   {
     RecordWriter writer(*resolved, out);

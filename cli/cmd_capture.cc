@@ -17,6 +17,7 @@
 #include "agent/pipeline/packet_pipeline.h"
 #include "cli/commands.h"
 #include "cli/engine_options.h"
+#include "cli/stop_signal.h"
 
 namespace flowscope::cli {
 namespace {
@@ -33,26 +34,6 @@ struct CaptureArgs {
   uint32_t ring_blocks = 4;
   EngineOptions engine;
 };
-
-// Set by SIGINT/SIGTERM; RunSource checks it between polls (poll(2) returns early with EINTR).
-std::atomic<bool> g_stop{false};
-static_assert(std::atomic<bool>::is_always_lock_free, "signal handlers need a lock-free flag");
-
-extern "C" void OnStopSignal(int) { g_stop.store(true, std::memory_order_relaxed); }
-
-void InstallSignalHandlers() {
-  struct sigaction sa {};
-  sa.sa_handler = OnStopSignal;
-  sigemptyset(&sa.sa_mask);
-  // No SA_RESTART, so that a blocked poll(2) returns at once. SA_RESETHAND: a second Ctrl-C
-  // kills the process if finishing takes too long.
-  sa.sa_flags = SA_RESETHAND;
-  sigaction(SIGINT, &sa, nullptr);
-  sigaction(SIGTERM, &sa, nullptr);
-  // A closed pipe (`| head`) shows up as a write error that ends the run cleanly, with the
-  // summary, instead of killing the process.
-  signal(SIGPIPE, SIG_IGN);
-}
 
 std::string DescribeCapture(const agent::AfPacketSource& source, const CaptureArgs& args) {
   std::vector<std::string> ifs;
@@ -75,6 +56,7 @@ std::string DescribeCapture(const agent::AfPacketSource& source, const CaptureAr
 }
 
 int RunCapture(const CaptureArgs& args) {
+  InstallStopSignalHandlers();
   auto resolved = Resolve(args.engine);
   if (!resolved.ok()) {
     std::fprintf(stderr, "flowscope capture: %s\n",
@@ -119,7 +101,7 @@ int RunCapture(const CaptureArgs& args) {
     }
   }
 
-  InstallSignalHandlers();
+  std::atomic<bool>& g_stop = StopFlag();
   int rc = 0;
   {
     RecordWriter writer(*resolved, out);
