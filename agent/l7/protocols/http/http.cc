@@ -313,9 +313,10 @@ ParseResult HttpParser::ParseStart(const ParseInput& in, L7Message* out) {
   out->version = std::string(version);
   if (head.is_request) {
     out->request_type = std::string(method);
-    out->request_resource = std::string(target);
-    out->request_domain = std::string(host);
-    out->endpoint = HttpEndpoint(target, config_.http_endpoint_segments);
+    // Wire bytes reach rows as valid UTF-8 (invalid sequences → U+FFFD).
+    out->request_resource = Utf8Lossy(target);
+    out->request_domain = Utf8Lossy(host);
+    out->endpoint = HttpEndpoint(out->request_resource, config_.http_endpoint_segments);
     if (head.upgrade_h2c) {
       h2c_requested_ = true;
       h2c_settings_ = head.http2_settings;
@@ -340,8 +341,8 @@ ParseResult HttpParser::ParseStart(const ParseInput& in, L7Message* out) {
   }
   out->length = head.has_length ? static_cast<int64_t>(head.length) : -1;
   trace.Finish(&out->trace);
-  if (!user_agent.empty()) out->attributes.emplace_back("http_user_agent", user_agent);
-  if (!referer.empty()) out->attributes.emplace_back("http_referer", referer);
+  if (!user_agent.empty()) out->attributes.emplace_back("http_user_agent", Utf8Lossy(user_agent));
+  if (!referer.empty()) out->attributes.emplace_back("http_referer", Utf8Lossy(referer));
 
   s.head = std::move(head);
   if (body == kNpos) {

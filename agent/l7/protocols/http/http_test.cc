@@ -112,6 +112,21 @@ TEST(Http, RequestAndResponseFields) {
   EXPECT_EQ(Attribute(r, "http_referer"), "http://from.example/");
 }
 
+TEST(Http, WireBytesReachRowsAsValidUtf8) {
+  Conn c = Http();
+  c.C2S("GET /caf\xc3\xa9/\xff\xfe?q=\xe2\x82 HTTP/1.1\r\nHost: h\xc0\xafst\r\n"
+        "User-Agent: ua\x80\r\nReferer: r\xed\xa0\x80\r\n\r\n"s,
+        100);
+  c.S2C(Ok200("x"), 200);
+  ASSERT_EQ(c.rows.size(), 1u);
+  const L7FlowLog& r = c.rows[0];
+  EXPECT_EQ(r.request_resource, "/caf\xc3\xa9/\uFFFD\uFFFD?q=\uFFFD");
+  EXPECT_EQ(r.endpoint, "/caf\xc3\xa9/\uFFFD\uFFFD");
+  EXPECT_EQ(r.request_domain, "h\uFFFD\uFFFDst");
+  EXPECT_EQ(RowAttribute(r, "http_user_agent"), "ua\uFFFD");
+  EXPECT_EQ(RowAttribute(r, "http_referer"), "r\uFFFD\uFFFD\uFFFD");
+}
+
 TEST(Http, StatusClasses) {
   Conn c = Http();
   const int codes[] = {200, 204, 301, 304, 400, 404, 499, 500, 502, 599};
