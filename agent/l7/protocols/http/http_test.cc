@@ -123,8 +123,8 @@ TEST(Http, WireBytesReachRowsAsValidUtf8) {
   EXPECT_EQ(r.request_resource, "/caf\xc3\xa9/\uFFFD\uFFFD?q=\uFFFD");
   EXPECT_EQ(r.endpoint, "/caf\xc3\xa9/\uFFFD\uFFFD");
   EXPECT_EQ(r.request_domain, "h\uFFFD\uFFFDst");
-  EXPECT_EQ(RowAttribute(r, "http_user_agent"), "ua\uFFFD");
-  EXPECT_EQ(RowAttribute(r, "http_referer"), "r\uFFFD\uFFFD\uFFFD");
+  EXPECT_EQ(Attribute(r, "http_user_agent"), "ua\uFFFD");
+  EXPECT_EQ(Attribute(r, "http_referer"), "r\uFFFD\uFFFD\uFFFD");
 }
 
 TEST(Http, StatusClasses) {
