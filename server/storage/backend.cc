@@ -26,13 +26,14 @@ absl::StatusOr<std::unique_ptr<Backend>> OpenBackend(std::string_view url,
 #ifdef FS_HAVE_CLICKHOUSE
     return clickhouse::OpenClickHouse(url, options);
 #else
-    return absl::FailedPreconditionError(absl::StrCat(
-        "storage: ", std::string(url), ": this build has no ClickHouse backend (server/storage/clickhouse was "
-        "not built: see FS_STORAGE_BACKENDS and libcurl); use --storage embedded"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("storage: ", std::string(url),
+                     ": this build has no ClickHouse backend (server/storage/clickhouse was "
+                     "not built: see FS_STORAGE_BACKENDS and libcurl); use --storage embedded"));
 #endif
   }
-  return absl::InvalidArgumentError(absl::StrCat(
-      "storage: unknown backend \"", std::string(url), "\"; use embedded or clickhouse://HOST:8123/DB"));
+  return absl::InvalidArgumentError(absl::StrCat("storage: unknown backend \"", std::string(url),
+                                                 "\"; use embedded or clickhouse://HOST:8123/DB"));
 }
 
 }  // namespace flowscope::server::storage

@@ -57,8 +57,7 @@ const TableSchema* FindTable(const std::vector<TableSchema>& tables, std::string
   for (const TableSchema& s : tables) {
     if (full_name.size() == s.database.size() + 1 + s.name.size() &&
         full_name.substr(0, s.database.size()) == s.database &&
-        full_name[s.database.size()] == '.' &&
-        full_name.substr(s.database.size() + 1) == s.name) {
+        full_name[s.database.size()] == '.' && full_name.substr(s.database.size() + 1) == s.name) {
       return &s;
     }
   }

@@ -36,8 +36,8 @@ inline constexpr std::string_view kApplicationMap1m = "flow_metrics.application_
 
 // Retention per table family (issue 6 defaults); configurable by the server's config.
 struct Retention {
-  std::chrono::seconds flow_log{72 * 3600};     // l4_flow_log, l7_flow_log
-  std::chrono::seconds metrics_1s{24 * 3600};   // flow_metrics.*.1s
+  std::chrono::seconds flow_log{72 * 3600};        // l4_flow_log, l7_flow_log
+  std::chrono::seconds metrics_1s{24 * 3600};      // flow_metrics.*.1s
   std::chrono::seconds metrics_1m{7 * 24 * 3600};  // flow_metrics.*.1m
 };
 
@@ -75,13 +75,19 @@ constexpr ColumnType ColumnTypeOfCpp() {
   if constexpr (std::is_same_v<U, bool>) {
     return ColumnType::kUInt8;
   } else if constexpr (std::is_integral_v<U> && std::is_unsigned_v<U>) {
-    if constexpr (sizeof(U) == 1) return ColumnType::kUInt8;
-    else if constexpr (sizeof(U) == 2) return ColumnType::kUInt16;
-    else if constexpr (sizeof(U) == 4) return ColumnType::kUInt32;
-    else return ColumnType::kUInt64;
+    if constexpr (sizeof(U) == 1)
+      return ColumnType::kUInt8;
+    else if constexpr (sizeof(U) == 2)
+      return ColumnType::kUInt16;
+    else if constexpr (sizeof(U) == 4)
+      return ColumnType::kUInt32;
+    else
+      return ColumnType::kUInt64;
   } else if constexpr (std::is_integral_v<U>) {
-    if constexpr (sizeof(U) <= 4) return ColumnType::kInt32;
-    else return ColumnType::kInt64;
+    if constexpr (sizeof(U) <= 4)
+      return ColumnType::kInt32;
+    else
+      return ColumnType::kInt64;
   } else if constexpr (std::is_floating_point_v<U>) {
     return ColumnType::kFloat64;
   } else if constexpr (std::is_same_v<U, IpAddr>) {

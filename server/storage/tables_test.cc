@@ -17,13 +17,19 @@ bool Fits(const Value& v, ColumnType t) {
     case ColumnType::kUInt16:
     case ColumnType::kUInt32:
     case ColumnType::kUInt64:
-    case ColumnType::kDateTime: return std::holds_alternative<uint64_t>(v);
+    case ColumnType::kDateTime:
+      return std::holds_alternative<uint64_t>(v);
     case ColumnType::kInt32:
-    case ColumnType::kInt64: return std::holds_alternative<int64_t>(v);
-    case ColumnType::kFloat64: return std::holds_alternative<double>(v);
-    case ColumnType::kString: return std::holds_alternative<std::string>(v);
-    case ColumnType::kIp: return std::holds_alternative<IpAddr>(v);
-    case ColumnType::kArrayString: return std::holds_alternative<std::vector<std::string>>(v);
+    case ColumnType::kInt64:
+      return std::holds_alternative<int64_t>(v);
+    case ColumnType::kFloat64:
+      return std::holds_alternative<double>(v);
+    case ColumnType::kString:
+      return std::holds_alternative<std::string>(v);
+    case ColumnType::kIp:
+      return std::holds_alternative<IpAddr>(v);
+    case ColumnType::kArrayString:
+      return std::holds_alternative<std::vector<std::string>>(v);
   }
   return false;
 }
@@ -55,8 +61,8 @@ void CheckRoundTrip(const Record& r, std::string_view table) {
     ASSERT_EQ(row.size(), s->columns.size()) << table;
     for (size_t i = 0; i < row.size(); ++i) {
       EXPECT_TRUE(Fits(row[i], s->columns[i].type))
-          << table << "." << s->columns[i].name << " type "
-          << ColumnTypeName(s->columns[i].type) << " value index " << row[i].index();
+          << table << "." << s->columns[i].name << " type " << ColumnTypeName(s->columns[i].type)
+          << " value index " << row[i].index();
     }
   }
 }
@@ -72,11 +78,11 @@ TEST(TablesTest, StandardTableSet) {
   std::set<std::string> names;
   for (const TableSchema& s : t) names.insert(s.FullName());
   EXPECT_EQ(names, (std::set<std::string>{
-                       "flow_log.l4_flow_log", "flow_log.l7_flow_log",
-                       "flow_metrics.network.1s", "flow_metrics.network.1m",
-                       "flow_metrics.network_map.1s", "flow_metrics.network_map.1m",
-                       "flow_metrics.application.1s", "flow_metrics.application.1m",
-                       "flow_metrics.application_map.1s", "flow_metrics.application_map.1m"}));
+                       "flow_log.l4_flow_log", "flow_log.l7_flow_log", "flow_metrics.network.1s",
+                       "flow_metrics.network.1m", "flow_metrics.network_map.1s",
+                       "flow_metrics.network_map.1m", "flow_metrics.application.1s",
+                       "flow_metrics.application.1m", "flow_metrics.application_map.1s",
+                       "flow_metrics.application_map.1m"}));
   using std::chrono::hours;
   EXPECT_EQ(FindTable(t, kL4FlowLog)->retention, hours(72));
   EXPECT_EQ(FindTable(t, kL7FlowLog)->retention, hours(72));
@@ -180,8 +186,8 @@ TEST(TablesTest, AppendRecordValues) {
 
 TEST(TablesTest, AppendRecordIntoAnEvolvedSchema) {
   // A newer schema with an extra column in the middle and one at the end: NULLs there.
-  TableSchema s = SchemaOf<NetworkRow>("flow_metrics", "network.1s", {"time"},
-                                       std::chrono::hours(1));
+  TableSchema s =
+      SchemaOf<NetworkRow>("flow_metrics", "network.1s", {"time"}, std::chrono::hours(1));
   const size_t base = s.columns.size();
   s.columns.insert(s.columns.begin() + 2, Column{"extra_mid", ColumnType::kUInt32});
   s.columns.push_back(Column{"extra_end", ColumnType::kString});

@@ -123,10 +123,14 @@ bool ParseHex4(std::string_view s, size_t pos, uint32_t* out) {
   for (size_t i = pos; i < pos + 4; ++i) {
     const char c = s[i];
     v <<= 4;
-    if (c >= '0' && c <= '9') v |= c - '0';
-    else if (c >= 'a' && c <= 'f') v |= c - 'a' + 10;
-    else if (c >= 'A' && c <= 'F') v |= c - 'A' + 10;
-    else return false;
+    if (c >= '0' && c <= '9')
+      v |= c - '0';
+    else if (c >= 'a' && c <= 'f')
+      v |= c - 'a' + 10;
+    else if (c >= 'A' && c <= 'F')
+      v |= c - 'A' + 10;
+    else
+      return false;
   }
   *out = v;
   return true;
@@ -161,20 +165,35 @@ bool DecodeJsonArray(std::string_view s, std::vector<std::string>* out) {
       if (i >= s.size()) return false;
       const char e = s[i++];
       switch (e) {
-        case '"': item.push_back('"'); break;
-        case '\\': item.push_back('\\'); break;
-        case '/': item.push_back('/'); break;
-        case 'b': item.push_back('\b'); break;
-        case 'f': item.push_back('\f'); break;
-        case 'n': item.push_back('\n'); break;
-        case 'r': item.push_back('\r'); break;
-        case 't': item.push_back('\t'); break;
+        case '"':
+          item.push_back('"');
+          break;
+        case '\\':
+          item.push_back('\\');
+          break;
+        case '/':
+          item.push_back('/');
+          break;
+        case 'b':
+          item.push_back('\b');
+          break;
+        case 'f':
+          item.push_back('\f');
+          break;
+        case 'n':
+          item.push_back('\n');
+          break;
+        case 'r':
+          item.push_back('\r');
+          break;
+        case 't':
+          item.push_back('\t');
+          break;
         case 'u': {
           uint32_t cp = 0;
           if (!ParseHex4(s, i, &cp)) return false;
           i += 4;
-          if (cp >= 0xd800 && cp < 0xdc00 && i + 6 <= s.size() && s[i] == '\\' &&
-              s[i + 1] == 'u') {
+          if (cp >= 0xd800 && cp < 0xdc00 && i + 6 <= s.size() && s[i] == '\\' && s[i + 1] == 'u') {
             uint32_t lo = 0;
             if (ParseHex4(s, i + 2, &lo) && lo >= 0xdc00 && lo < 0xe000) {
               cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
@@ -184,7 +203,8 @@ bool DecodeJsonArray(std::string_view s, std::vector<std::string>* out) {
           AppendUtf8(&item, cp);
           break;
         }
-        default: return false;
+        default:
+          return false;
       }
     }
     out->push_back(std::move(item));
@@ -202,13 +222,20 @@ bool DecodeJsonArray(std::string_view s, std::vector<std::string>* out) {
 
 const char* ValueKind(const Value& v) {
   switch (v.index()) {
-    case 0: return "NULL";
-    case 1: return "an unsigned integer";
-    case 2: return "a signed integer";
-    case 3: return "a double";
-    case 4: return "a string";
-    case 5: return "an IP address";
-    case 6: return "a string array";
+    case 0:
+      return "NULL";
+    case 1:
+      return "an unsigned integer";
+    case 2:
+      return "a signed integer";
+    case 3:
+      return "a double";
+    case 4:
+      return "a string";
+    case 5:
+      return "an IP address";
+    case 6:
+      return "a string array";
   }
   return "?";
 }
@@ -221,8 +248,10 @@ bool IsIntegerType(ColumnType t) {
     case ColumnType::kUInt64:
     case ColumnType::kInt32:
     case ColumnType::kInt64:
-    case ColumnType::kDateTime: return true;
-    default: return false;
+    case ColumnType::kDateTime:
+      return true;
+    default:
+      return false;
   }
 }
 
@@ -272,7 +301,8 @@ bool Bind(sqlite3_stmt* stmt, int index, const Value& v, ColumnType t) {
                                  SQLITE_TRANSIENT) == SQLITE_OK;
       }
       return false;
-    default: return false;
+    default:
+      return false;
   }
 }
 
@@ -296,18 +326,21 @@ ReadAs ReadAsOf(const char* decltype_or_null) {
 Value ReadCell(sqlite3_stmt* stmt, int i, ReadAs as) {
   const int type = sqlite3_column_type(stmt, i);
   switch (type) {
-    case SQLITE_NULL: return Value{};
+    case SQLITE_NULL:
+      return Value{};
     case SQLITE_INTEGER: {
       const sqlite3_int64 v = sqlite3_column_int64(stmt, i);
       if (as == ReadAs::kUnsigned) return Value(static_cast<uint64_t>(v));
       if (as == ReadAs::kDouble) return Value(static_cast<double>(v));
       return Value(static_cast<int64_t>(v));
     }
-    case SQLITE_FLOAT: return Value(sqlite3_column_double(stmt, i));
+    case SQLITE_FLOAT:
+      return Value(sqlite3_column_double(stmt, i));
     case SQLITE_BLOB: {
       const auto* p = static_cast<const uint8_t*>(sqlite3_column_blob(stmt, i));
       const int n = sqlite3_column_bytes(stmt, i);
-      if (as == ReadAs::kIp && (n == 4 || n == 16)) return Value(n == 4 ? IpAddr::V4(p) : IpAddr::V6(p));
+      if (as == ReadAs::kIp && (n == 4 || n == 16))
+        return Value(n == 4 ? IpAddr::V4(p) : IpAddr::V6(p));
       return Value(std::string(reinterpret_cast<const char*>(p), static_cast<size_t>(n)));
     }
     default: {
@@ -324,10 +357,14 @@ Value ReadCell(sqlite3_stmt* stmt, int i, ReadAs as) {
 
 const char* DynamicTypeName(int type) {
   switch (type) {
-    case SQLITE_INTEGER: return "INTEGER";
-    case SQLITE_FLOAT: return "REAL";
-    case SQLITE_TEXT: return "TEXT";
-    case SQLITE_BLOB: return "BLOB";
+    case SQLITE_INTEGER:
+      return "INTEGER";
+    case SQLITE_FLOAT:
+      return "REAL";
+    case SQLITE_TEXT:
+      return "TEXT";
+    case SQLITE_BLOB:
+      return "BLOB";
   }
   return "NULL";
 }
@@ -342,8 +379,8 @@ struct QueryGuard {
 
 bool IsSchemaTable(const char* name) {
   if (name == nullptr) return false;
-  for (const char* s : {"sqlite_master", "sqlite_temp_master", "sqlite_schema",
-                        "sqlite_temp_schema"}) {
+  for (const char* s :
+       {"sqlite_master", "sqlite_temp_master", "sqlite_schema", "sqlite_temp_schema"}) {
     if (std::strcmp(name, s) == 0) return true;
   }
   return false;
@@ -362,7 +399,7 @@ bool IsReportingPragma(std::string_view name, bool has_arg) {
   static constexpr std::array<std::string_view, 6> kWithArg = {
       "table_info", "table_xinfo", "index_list", "index_info", "index_xinfo", "foreign_key_list"};
   static constexpr std::array<std::string_view, 9> kNoArg = {
-      "database_list",  "table_list",    "compile_options", "page_count",   "page_size",
+      "database_list",  "table_list",    "compile_options", "page_count",  "page_size",
       "freelist_count", "function_list", "collation_list",  "data_version"};
   for (std::string_view n : kWithArg) {
     if (n == name) return true;
@@ -376,16 +413,26 @@ bool IsReportingPragma(std::string_view name, bool has_arg) {
 
 const char* ActionName(int action) {
   switch (action) {
-    case SQLITE_INSERT: return "INSERT";
-    case SQLITE_UPDATE: return "UPDATE";
-    case SQLITE_DELETE: return "DELETE";
-    case SQLITE_ATTACH: return "ATTACH";
-    case SQLITE_DETACH: return "DETACH";
-    case SQLITE_TRANSACTION: return "a transaction statement";
-    case SQLITE_SAVEPOINT: return "SAVEPOINT";
-    case SQLITE_ALTER_TABLE: return "ALTER TABLE";
-    case SQLITE_REINDEX: return "REINDEX";
-    case SQLITE_ANALYZE: return "ANALYZE";
+    case SQLITE_INSERT:
+      return "INSERT";
+    case SQLITE_UPDATE:
+      return "UPDATE";
+    case SQLITE_DELETE:
+      return "DELETE";
+    case SQLITE_ATTACH:
+      return "ATTACH";
+    case SQLITE_DETACH:
+      return "DETACH";
+    case SQLITE_TRANSACTION:
+      return "a transaction statement";
+    case SQLITE_SAVEPOINT:
+      return "SAVEPOINT";
+    case SQLITE_ALTER_TABLE:
+      return "ALTER TABLE";
+    case SQLITE_REINDEX:
+      return "REINDEX";
+    case SQLITE_ANALYZE:
+      return "ANALYZE";
     case SQLITE_CREATE_INDEX:
     case SQLITE_CREATE_TABLE:
     case SQLITE_CREATE_TEMP_INDEX:
@@ -394,7 +441,8 @@ const char* ActionName(int action) {
     case SQLITE_CREATE_TEMP_VIEW:
     case SQLITE_CREATE_TRIGGER:
     case SQLITE_CREATE_VIEW:
-    case SQLITE_CREATE_VTABLE: return "CREATE";
+    case SQLITE_CREATE_VTABLE:
+      return "CREATE";
     case SQLITE_DROP_INDEX:
     case SQLITE_DROP_TABLE:
     case SQLITE_DROP_TEMP_INDEX:
@@ -403,7 +451,8 @@ const char* ActionName(int action) {
     case SQLITE_DROP_TEMP_VIEW:
     case SQLITE_DROP_TRIGGER:
     case SQLITE_DROP_VIEW:
-    case SQLITE_DROP_VTABLE: return "DROP";
+    case SQLITE_DROP_VTABLE:
+      return "DROP";
   }
   return "this statement";
 }
@@ -414,7 +463,8 @@ int Authorize(void* p, int action, const char* a1, const char* a2, const char*, 
     case SQLITE_SELECT:
     case SQLITE_READ:
     case SQLITE_FUNCTION:
-    case SQLITE_RECURSIVE: return SQLITE_OK;
+    case SQLITE_RECURSIVE:
+      return SQLITE_OK;
     case SQLITE_INSERT:
     case SQLITE_UPDATE:
     case SQLITE_DELETE:
@@ -441,17 +491,28 @@ int Authorize(void* p, int action, const char* a1, const char* a2, const char*, 
 
 std::string_view SqliteDeclType(ColumnType t) {
   switch (t) {
-    case ColumnType::kUInt8: return "UInt8 INTEGER";
-    case ColumnType::kUInt16: return "UInt16 INTEGER";
-    case ColumnType::kUInt32: return "UInt32 INTEGER";
-    case ColumnType::kUInt64: return "UInt64 INTEGER";
-    case ColumnType::kInt32: return "Int32 INTEGER";
-    case ColumnType::kInt64: return "Int64 INTEGER";
-    case ColumnType::kFloat64: return "Float64 REAL";
-    case ColumnType::kString: return "String TEXT";
-    case ColumnType::kIp: return "Ip BLOB";
-    case ColumnType::kDateTime: return "DateTime INTEGER";
-    case ColumnType::kArrayString: return "Array TEXT";
+    case ColumnType::kUInt8:
+      return "UInt8 INTEGER";
+    case ColumnType::kUInt16:
+      return "UInt16 INTEGER";
+    case ColumnType::kUInt32:
+      return "UInt32 INTEGER";
+    case ColumnType::kUInt64:
+      return "UInt64 INTEGER";
+    case ColumnType::kInt32:
+      return "Int32 INTEGER";
+    case ColumnType::kInt64:
+      return "Int64 INTEGER";
+    case ColumnType::kFloat64:
+      return "Float64 REAL";
+    case ColumnType::kString:
+      return "String TEXT";
+    case ColumnType::kIp:
+      return "Ip BLOB";
+    case ColumnType::kDateTime:
+      return "DateTime INTEGER";
+    case ColumnType::kArrayString:
+      return "Array TEXT";
   }
   return "BLOB";
 }
@@ -474,12 +535,13 @@ absl::Status SqliteBackend::Init() {
   std::error_code ec;
   std::filesystem::create_directories(options_.data_dir, ec);
   if (ec) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "sqlite: cannot create data directory ", options_.data_dir, ": ", ec.message()));
+    return absl::FailedPreconditionError(absl::StrCat("sqlite: cannot create data directory ",
+                                                      options_.data_dir, ": ", ec.message()));
   }
   // The main database is in memory and unused: every table lives in an attached file (ATTACH
   // opens with the main connection's flags, hence CREATE).
-  if (sqlite3_open_v2(":memory:", &writer_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+  if (sqlite3_open_v2(":memory:", &writer_,
+                      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
                       nullptr) != SQLITE_OK) {
     return SqliteError(writer_, "open writer connection");
   }
@@ -531,8 +593,8 @@ absl::Status SqliteBackend::AttachWriter(const std::string& database) {
 absl::Status SqliteBackend::EnsureTable(const TableSchema& schema) {
   const std::string full = schema.FullName();
   if (!IsIdentifier(schema.database)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("sqlite: database name \"", schema.database, "\" is not [A-Za-z_][A-Za-z0-9_]*"));
+    return absl::InvalidArgumentError(absl::StrCat("sqlite: database name \"", schema.database,
+                                                   "\" is not [A-Za-z_][A-Za-z0-9_]*"));
   }
   if (!IsTableName(schema.name)) {
     return absl::InvalidArgumentError(
@@ -555,8 +617,8 @@ absl::Status SqliteBackend::EnsureTable(const TableSchema& schema) {
   }
   const bool has_time = schema.ColumnIndex(schema.time_column) >= 0;
   if (schema.engine == TableEngine::kLog && !has_time) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("sqlite: ", full, ": time column ", schema.time_column, " is not in the schema"));
+    return absl::InvalidArgumentError(absl::StrCat("sqlite: ", full, ": time column ",
+                                                   schema.time_column, " is not in the schema"));
   }
   if (schema.engine == TableEngine::kDictionary && schema.order_by.empty()) {
     return absl::InvalidArgumentError(
@@ -578,34 +640,35 @@ absl::Status SqliteBackend::EnsureTable(const TableSchema& schema) {
                                                absl::StrJoin(defs, ", "), ")")));
     // Columns a newer schema added: ALTER TABLE ADD COLUMN (NULL in the rows already there).
     std::set<std::string> existing;
-    ASSIGN_OR_RETURN(sqlite3_stmt * info,
-                     Prepare(writer_, absl::StrCat("PRAGMA ", db, ".table_info(",
-                                                   Quote(schema.name), ")")));
+    ASSIGN_OR_RETURN(
+        sqlite3_stmt * info,
+        Prepare(writer_, absl::StrCat("PRAGMA ", db, ".table_info(", Quote(schema.name), ")")));
     while (sqlite3_step(info) == SQLITE_ROW) {
       existing.insert(reinterpret_cast<const char*>(sqlite3_column_text(info, 1)));
     }
     sqlite3_finalize(info);
     for (const Column& c : schema.columns) {
       if (existing.count(c.name)) continue;
-      RETURN_IF_ERROR(Exec(writer_, absl::StrCat("ALTER TABLE ", qualified, " ADD COLUMN ",
-                                                 Quote(c.name), " ", std::string(SqliteDeclType(c.type)))));
+      RETURN_IF_ERROR(
+          Exec(writer_, absl::StrCat("ALTER TABLE ", qualified, " ADD COLUMN ", Quote(c.name), " ",
+                                     std::string(SqliteDeclType(c.type)))));
     }
     // Time-range scans and retention use the order_by index when it starts with the time
     // column; otherwise a separate time index.
     std::vector<std::string> key;
     for (const std::string& k : schema.order_by) key.push_back(Quote(k));
     if (has_time && (schema.order_by.empty() || schema.order_by[0] != schema.time_column)) {
-      RETURN_IF_ERROR(Exec(writer_, absl::StrCat("CREATE INDEX IF NOT EXISTS ", db, ".",
-                                                 Quote(schema.name + "_time"), " ON ",
-                                                 Quote(schema.name), " (",
-                                                 Quote(schema.time_column), ")")));
+      RETURN_IF_ERROR(
+          Exec(writer_,
+               absl::StrCat("CREATE INDEX IF NOT EXISTS ", db, ".", Quote(schema.name + "_time"),
+                            " ON ", Quote(schema.name), " (", Quote(schema.time_column), ")")));
     }
     if (!key.empty()) {
       const bool unique = schema.engine == TableEngine::kDictionary;
-      RETURN_IF_ERROR(Exec(
-          writer_, absl::StrCat("CREATE ", unique ? "UNIQUE " : "", "INDEX IF NOT EXISTS ", db,
-                                ".", Quote(schema.name + "_order_by"), " ON ", Quote(schema.name),
-                                " (", absl::StrJoin(key, ", "), ")")));
+      RETURN_IF_ERROR(
+          Exec(writer_, absl::StrCat("CREATE ", unique ? "UNIQUE " : "", "INDEX IF NOT EXISTS ", db,
+                                     ".", Quote(schema.name + "_order_by"), " ON ",
+                                     Quote(schema.name), " (", absl::StrJoin(key, ", "), ")")));
     }
     return absl::OkStatus();
   }();
@@ -627,13 +690,15 @@ absl::Status SqliteBackend::EnsureTable(const TableSchema& schema) {
   // A dictionary row replaces the row with the same key (ReplacingMergeTree in ClickHouse).
   const char* verb =
       schema.engine == TableEngine::kDictionary ? "INSERT OR REPLACE INTO " : "INSERT INTO ";
-  ASSIGN_OR_RETURN(t.insert, Prepare(writer_, absl::StrCat(verb, qualified, " (",
-                                                           absl::StrJoin(names, ", "), ") VALUES (",
-                                                           absl::StrJoin(params, ", "), ")")));
+  ASSIGN_OR_RETURN(t.insert,
+                   Prepare(writer_, absl::StrCat(verb, qualified, " (", absl::StrJoin(names, ", "),
+                                                 ") VALUES (", absl::StrJoin(params, ", "), ")")));
   if (has_time) {
-    auto del = Prepare(writer_, absl::StrCat("DELETE FROM ", qualified, " WHERE rowid IN (SELECT "
-                                             "rowid FROM ", qualified, " WHERE ",
-                                             Quote(schema.time_column), " < ?1 LIMIT ?2)"));
+    auto del = Prepare(
+        writer_, absl::StrCat("DELETE FROM ", qualified,
+                              " WHERE rowid IN (SELECT "
+                              "rowid FROM ",
+                              qualified, " WHERE ", Quote(schema.time_column), " < ?1 LIMIT ?2)"));
     if (!del.ok()) {
       FinalizeTable(&t);
       return del.status();
@@ -673,9 +738,10 @@ absl::Status SqliteBackend::Insert(const RowBatch& batch) {
   }
   if (!same) {
     insert_errors_.fetch_add(1, std::memory_order_relaxed);
-    return absl::FailedPreconditionError(absl::StrCat(
-        "sqlite: insert into ", full, ": the batch's schema differs from the one given to "
-        "EnsureTable; ensure the table with this schema first"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("sqlite: insert into ", full,
+                     ": the batch's schema differs from the one given to "
+                     "EnsureTable; ensure the table with this schema first"));
   }
 
   RETURN_IF_ERROR(Exec(writer_, "BEGIN IMMEDIATE"));
@@ -685,8 +751,8 @@ absl::Status SqliteBackend::Insert(const RowBatch& batch) {
     for (size_t c = 0; c < ncols; ++c) {
       if (!Bind(t.insert, static_cast<int>(c + 1), row[c], t.types[c])) {
         st = absl::InvalidArgumentError(
-            absl::StrCat("sqlite: insert into ", full, ": row ", r, " column ", t.columns[c],
-                         " (", std::string(ColumnTypeName(t.types[c])), ") got ", ValueKind(row[c])));
+            absl::StrCat("sqlite: insert into ", full, ": row ", r, " column ", t.columns[c], " (",
+                         std::string(ColumnTypeName(t.types[c])), ") got ", ValueKind(row[c])));
         break;
       }
     }
@@ -805,9 +871,10 @@ absl::StatusOr<QueryResult> SqliteBackend::Query(std::string_view sql, const Que
   int rc = sqlite3_prepare_v2(db, sql.data(), static_cast<int>(sql.size()), &stmt, &tail);
   if (rc != SQLITE_OK) {
     if (!guard.denied.empty()) {
-      return done(absl::PermissionDeniedError(absl::StrCat(
-          "query: ", guard.denied, " is not allowed; only one read-only statement (SELECT, WITH, "
-          "EXPLAIN, reporting PRAGMAs) is")));
+      return done(absl::PermissionDeniedError(
+          absl::StrCat("query: ", guard.denied,
+                       " is not allowed; only one read-only statement (SELECT, WITH, "
+                       "EXPLAIN, reporting PRAGMAs) is")));
     }
     return done(absl::InvalidArgumentError(absl::StrCat("query: ", sqlite3_errmsg(db))));
   }
@@ -860,9 +927,10 @@ absl::StatusOr<QueryResult> SqliteBackend::Query(std::string_view sql, const Que
   }
   if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
     if (guard.timed_out) {
-      return done(absl::DeadlineExceededError(absl::StrCat(
-          "query: time limit of ", limits.timeout.count(), " ms exceeded; narrow the time range "
-          "or add a LIMIT")));
+      return done(
+          absl::DeadlineExceededError(absl::StrCat("query: time limit of ", limits.timeout.count(),
+                                                   " ms exceeded; narrow the time range "
+                                                   "or add a LIMIT")));
     }
     return done(absl::InvalidArgumentError(absl::StrCat("query: ", sqlite3_errmsg(db))));
   }

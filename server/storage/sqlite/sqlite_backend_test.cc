@@ -142,14 +142,14 @@ TEST_F(SqliteBackendTest, CreatesAllStandardTablesInWalFiles) {
   for (const TableSchema& s : tables_) ASSERT_TRUE(backend_->EnsureTable(s).ok()) << "again";
   EXPECT_TRUE(std::filesystem::exists(dir_ + "/flow_log.db"));
   EXPECT_TRUE(std::filesystem::exists(dir_ + "/flow_metrics.db"));
-  QueryResult r = MustQuery(
-      "SELECT name FROM flow_metrics.sqlite_master WHERE type = 'table' ORDER BY name");
+  QueryResult r =
+      MustQuery("SELECT name FROM flow_metrics.sqlite_master WHERE type = 'table' ORDER BY name");
   std::vector<std::string> names;
   for (const auto& row : r.rows) names.push_back(std::get<std::string>(row[0]));
-  EXPECT_THAT(names, ::testing::ElementsAre("application.1m", "application.1s",
-                                            "application_map.1m", "application_map.1s",
-                                            "network.1m", "network.1s", "network_map.1m",
-                                            "network_map.1s"));
+  EXPECT_THAT(names,
+              ::testing::ElementsAre("application.1m", "application.1s", "application_map.1m",
+                                     "application_map.1s", "network.1m", "network.1s",
+                                     "network_map.1m", "network_map.1s"));
   r = MustQuery("SELECT name FROM flow_log.sqlite_master WHERE type = 'index' ORDER BY name");
   std::vector<std::string> indexes;
   for (const auto& row : r.rows) indexes.push_back(std::get<std::string>(row[0]));
@@ -225,8 +225,9 @@ TEST_F(SqliteBackendTest, ArraysAreJsonTextUsableFromSql) {
   EXPECT_EQ(r.rows[0][0], Value(std::string("k\"1")));
   EXPECT_EQ(r.rows[1][0], Value(std::string("ключ")));
   // Raw text, as stored.
-  r = MustQuery("SELECT CAST(attribute_names AS TEXT) AS t FROM flow_log.l7_flow_log "
-                "WHERE flow_id = 42");
+  r = MustQuery(
+      "SELECT CAST(attribute_names AS TEXT) AS t FROM flow_log.l7_flow_log "
+      "WHERE flow_id = 42");
   EXPECT_EQ(r.rows.at(0)[0], Value(std::string("[]")));
 }
 
@@ -281,7 +282,8 @@ TEST_F(SqliteBackendTest, RetentionDeletesExactlyTheOldRowsInChunks) {
   }
   ASSERT_TRUE(backend_->Insert(b).ok());
   ASSERT_TRUE(backend_->DropBefore(s, 150).ok());
-  QueryResult r = MustQuery("SELECT count(*), min(time), max(time) FROM flow_metrics.\"network.1s\"");
+  QueryResult r =
+      MustQuery("SELECT count(*), min(time), max(time) FROM flow_metrics.\"network.1s\"");
   EXPECT_EQ(r.rows.at(0)[0], Value(int64_t{50}));
   EXPECT_EQ(r.rows.at(0)[1], Value(int64_t{150}));
   EXPECT_EQ(r.rows.at(0)[2], Value(int64_t{199}));
@@ -356,8 +358,9 @@ TEST_F(SqliteBackendTest, SlowQueryIsInterruptedByTheTimeLimit) {
 TEST_F(SqliteBackendTest, RowLimitTruncates) {
   QueryLimits limits;
   limits.max_rows = 3;
-  const char* sql = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 10) "
-                    "SELECT x FROM c";
+  const char* sql =
+      "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 10) "
+      "SELECT x FROM c";
   QueryResult r = MustQuery(sql, limits);
   EXPECT_EQ(r.rows.size(), 3u);
   EXPECT_TRUE(r.truncated);
@@ -384,8 +387,8 @@ TEST_F(SqliteBackendTest, DataSurvivesReopen) {
 }
 
 TEST_F(SqliteBackendTest, SchemaEvolutionAddsColumns) {
-  TableSchema v1 = SchemaOf<NetworkRow>("flow_metrics", "network.1s", {"time", "ip"},
-                                        std::chrono::hours(24));
+  TableSchema v1 =
+      SchemaOf<NetworkRow>("flow_metrics", "network.1s", {"time", "ip"}, std::chrono::hours(24));
   ASSERT_TRUE(backend_->EnsureTable(v1).ok());
   RowBatch b1(&v1);
   NetworkRow n;
@@ -422,8 +425,8 @@ TEST_F(SqliteBackendTest, DictionaryRowsReplaceByKey) {
   TableSchema d;
   d.database = "flow_tag";
   d.name = "process_map";
-  d.columns = {{"time", ColumnType::kDateTime}, {"id", ColumnType::kUInt64},
-               {"name", ColumnType::kString}};
+  d.columns = {
+      {"time", ColumnType::kDateTime}, {"id", ColumnType::kUInt64}, {"name", ColumnType::kString}};
   d.order_by = {"id"};
   d.engine = TableEngine::kDictionary;
   d.retention = std::chrono::seconds(0);
