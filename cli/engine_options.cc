@@ -381,6 +381,13 @@ std::string FormatSummary(const std::string& what, const agent::PipelineStats& s
                         "  l7 drops %d unparsable messages, %d resyncs, %d sequence gaps, %d "
                         "payloads cut by the capture, %d bytes skipped\n",
                         l.invalid, l.resyncs, l.gaps, l.truncated, l.skipped_bytes);
+  if (!l.parser_counters.empty()) {
+    std::string parts;
+    for (const auto& [name, n] : l.parser_counters) {
+      absl::StrAppend(&parts, parts.empty() ? "" : ", ", name, " ", n);
+    }
+    absl::StrAppendFormat(&out, "  l7 parse %s\n", parts);
+  }
   absl::StrAppendFormat(&out,
                         "  drops    %d by the kernel, %d loopback duplicates skipped, %d unreadable "
                         "file records, %d late metric deltas\n",

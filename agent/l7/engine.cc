@@ -395,6 +395,13 @@ void L7Engine::OnFlowEnd(FlowL7StatePtr* state, const FlowInfo& flow,
   }
   st->pending.clear();
   st->pending_by_id.clear();
+  if (st->parser != nullptr) {
+    std::map<std::string, uint64_t> counters;
+    st->parser->TakeCounters(&counters);
+    for (const auto& [name, n] : counters) {
+      if (n != 0) stats_.parser_counters[std::string(st->spec->name) + "." + name] += n;
+    }
+  }
   st->given_up = true;  // nothing more will be parsed for this flow
 }
 

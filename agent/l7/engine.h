@@ -11,6 +11,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -61,6 +62,8 @@ struct L7Stats {
   uint64_t retransmitted_bytes = 0; // bytes seen twice, dropped
   uint64_t skipped_bytes = 0;       // message bytes beyond max_parse_bytes, dropped
   uint64_t pending_overflow = 0;    // pending requests dropped as timeouts (max_pending_requests)
+  // Parsers' own counters of ended flows (Parser::TakeCounters), "<protocol>.<name>".
+  std::map<std::string, uint64_t> parser_counters;
 };
 
 // What a flow's request logs add up to since the last TakeCounters(): the l7_* columns of its

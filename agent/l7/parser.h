@@ -22,6 +22,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <limits>
 #include <memory>
 #include <string>
@@ -126,6 +127,10 @@ class Parser {
     (void)request;
     (void)response;
   }
+  // What the parser could not decode beyond what the engine sees (HTTP/2 HPACK failures, ...):
+  // adds its counters since the previous call to `out` by name. Called when the flow ends; the
+  // engine sums them into L7Stats::parser_counters as "<protocol>.<name>".
+  virtual void TakeCounters(std::map<std::string, uint64_t>* out) { (void)out; }
 };
 
 // Inference verdict for a payload.

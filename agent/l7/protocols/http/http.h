@@ -55,6 +55,10 @@ class HttpParser final : public Parser {
   ~HttpParser() override;
 
   ParseResult Parse(const ParseInput& in, L7Message* out) override;
+  // The HTTP/2 parser's, after an h2c upgrade or a prior-knowledge preface.
+  void TakeCounters(std::map<std::string, uint64_t>* out) override {
+    if (h2_ != nullptr) h2_->TakeCounters(out);
+  }
   size_t FindBoundary(Direction dir, std::string_view data) override;
 
   Mode mode() const { return mode_; }

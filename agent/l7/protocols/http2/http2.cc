@@ -752,4 +752,11 @@ void Http2Parser::FillResponse(uint32_t stream_id, const Stream* s, const Block*
   }
 }
 
+void Http2Parser::TakeCounters(std::map<std::string, uint64_t>* out) {
+  (*out)["hpack_errors"] += stats_.hpack_errors - reported_.hpack_errors;
+  (*out)["pieced_header_frames"] += stats_.pieced_header_frames - reported_.pieced_header_frames;
+  (*out)["streams_evicted"] += stats_.streams_evicted - reported_.streams_evicted;
+  reported_ = stats_;
+}
+
 }  // namespace flowscope::agent::l7::http2

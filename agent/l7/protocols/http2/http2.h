@@ -97,6 +97,8 @@ class Http2Parser final : public Parser {
   Http2Parser& operator=(const Http2Parser&) = delete;
 
   ParseResult Parse(const ParseInput& in, L7Message* out) override;
+  // hpack_errors, pieced_header_frames, streams_evicted since the previous call.
+  void TakeCounters(std::map<std::string, uint64_t>* out) override;
   size_t FindBoundary(Direction dir, std::string_view data) override;
 
   // h2c upgrade (RFC 7540 §3.2): the connection continues in HTTP/2 after "101 Switching
@@ -110,6 +112,7 @@ class Http2Parser final : public Parser {
   bool broken() const { return stats_.broken_reason != BrokenReason::kNone; }
 
  private:
+  Http2Stats reported_;  // what TakeCounters handed out already
   // Fields of one header block that the logs use.
   struct Block {
     uint32_t stream_id = 0;

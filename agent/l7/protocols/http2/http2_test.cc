@@ -206,6 +206,11 @@ TEST(Http2, ContinuationPaddingAndPriority) {
   EXPECT_EQ(Attribute(h.conn.rows[0], "http_user_agent"), std::string(300, 'u'));
   EXPECT_EQ(h.conn.rows[0].response_code, 200);
   EXPECT_EQ(h.conn.stats().invalid, 0u);
+  // The parser's own counter reaches the engine's statistics when the flow ends.
+  h.conn.End(40);
+  const auto& pc = h.conn.stats().parser_counters;
+  ASSERT_TRUE(pc.contains("http2.hpack_errors"));
+  EXPECT_EQ(pc.at("http2.hpack_errors"), 1u);
 }
 
 TEST(Http2, ContinuationOnAnotherStreamBreaksTheConnection) {
