@@ -517,8 +517,10 @@ TEST(ClickHouseTest, QueriesAreReadOnlyAndLimited) {
   QueryResult whole = QueryOrDie(b.get(), "SELECT number FROM system.numbers LIMIT 10", ten);
   EXPECT_EQ(whole.rows.size(), 10u);
   EXPECT_FALSE(whole.truncated);
-  QueryResult show = QueryOrDie(b.get(), "SHOW TABLES FROM rt_flow_log -- comment");
+  QueryResult show = QueryOrDie(b.get(), "SHOW TABLES FROM ro_flow_log -- comment");
   EXPECT_EQ(show.columns, Strings{"name"});
+  ASSERT_EQ(show.rows.size(), 1u);
+  EXPECT_EQ(show.rows[0][0], Value{"t"s});
 
   QueryLimits quick;
   quick.timeout = 1s;
